@@ -1,0 +1,16 @@
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from ansible_collections.remote.jobs.plugins.plugin_utils._action import JobsAction
+
+
+class ActionModule(JobsAction):
+    VERB = 'receive'
+
+    def run_verb(self, args, task_vars):
+        if not args['wait']:
+            return self._run_module(args, task_vars)
+        return self._sliced(args, task_vars, done=lambda r: not r.get('pending'),
+                            internal=lambda final: {'_final': final})

@@ -1,0 +1,197 @@
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Argument specs and input validators shared by the modules (target) and the action plugins (controller).
+
+Private to the collection: may change in any release. Stdlib only, Python 3.8+.
+"""
+
+from __future__ import annotations
+
+import re
+
+JOB_ID_PATTERN = r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
+_JOB_ID_RE = re.compile(JOB_ID_PATTERN[1:-1])
+STATES = ('running', 'completed', 'failed', 'stopped')
+FINISHED_STATES = ('completed', 'failed', 'stopped')
+PLACEMENTS = ('target', 'controller')
+DEFAULT_MAX_BYTES = 1024 * 1024
+DEFAULT_GRACE = 5
+
+_DURATION_RE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$')
+_DURATION_UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
+
+
+class JobArgumentError(ValueError):
+    """A bad value from the user; its message says what to do."""
+
+
+def check_job_id(job_id):
+    """Return job_id if it is a valid job id, else raise JobArgumentError. Called before any path is built."""
+    if not isinstance(job_id, str) or not _JOB_ID_RE.fullmatch(job_id):
+        raise JobArgumentError(
+            'invalid job id %r: a job id is 1-64 characters, letters, digits, "_", "." and "-", '
+            'starting with a letter or digit' % (job_id,))
+    return job_id
+
+
+def as_list(value):
+    """None -> [], scalar -> [scalar], list -> list."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def parse_duration(value, option='older_than'):
+    """Seconds from an int/float or a string such as '90', '90s', '15m', '12h', '7d', '2w'."""
+    if isinstance(value, bool):
+        raise JobArgumentError('%s: expected a duration such as 90, "15m", "12h" or "7d", got %r' % (option, value))
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise JobArgumentError('%s must not be negative, got %r' % (option, value))
+        return float(value)
+    match = _DURATION_RE.match(str(value))
+    if not match:
+        raise JobArgumentError('%s: expected a duration such as 90, "15m", "12h" or "7d", got %r' % (option, value))
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def check_common(params):
+    """Controller- and target-side checks that an argument spec cannot express. Raises JobArgumentError."""
+    for job_id in as_list(params.get('id')):
+        check_job_id(job_id)
+    for job in params.get('jobs') or []:
+        if job.get('id') is not None:
+            check_job_id(job['id'])
+        _check_one_start(job)
+    if params.get('older_than') is not None:
+        parse_duration(params['older_than'])
+    if params.get('keep') and params.get('auto_remove'):
+        raise JobArgumentError('keep and auto_remove contradict each other: auto_remove removes a job only after '
+                               'all its output was consumed, which keep prevents')
+    for key in ('timeout', 'grace', 'max_bytes'):
+        value = params.get(key)
+        if value is not None and value < 0:
+            raise JobArgumentError('%s must not be negative, got %r' % (key, value))
+
+
+def check_start(params):
+    """A single start (no jobs: list) needs exactly one of command / argv."""
+    if not params.get('jobs'):
+        _check_one_start(params)
+    elif params.get('command') is not None or params.get('argv') is not None:
+        raise JobArgumentError('give either jobs (a list of job definitions) or one command/argv, not both')
+
+
+def _check_one_start(job):
+    has_command = job.get('command') is not None
+    has_argv = job.get('argv') is not None
+    if has_command and has_argv:
+        raise JobArgumentError('command and argv are mutually exclusive: give command (run by /bin/sh -c) or argv (run without a shell)')
+    if not has_command and not has_argv:
+        raise JobArgumentError('one of command or argv is required: give command (a shell string) or argv (a list)')
+    if has_argv and not job['argv']:
+        raise JobArgumentError('argv must name a program: it is an empty list')
+    if has_command and not str(job['command']).strip():
+        raise JobArgumentError('command is empty: give the shell command to run')
+    timeout = job.get('timeout')
+    if timeout is not None and timeout <= 0:
+        raise JobArgumentError('timeout must be a positive number of seconds, got %r' % (timeout,))
+    if job.get('output_path') is not None and job.get('results', 'target') != 'target':
+        raise JobArgumentError('output_path sends stdout to a file on the target: it needs results: target')
+
+
+# --- argument specs ---------------------------------------------------------------------------------------------
+# Each verb: dict(argument_spec=..., and AnsibleModule / validate_argument_spec keywords).
+
+_JOB_ROOT = dict(type='str')
+_SELECTORS = dict(
+    id=dict(type='list', elements='str'),
+    name=dict(type='list', elements='str'),
+)
+
+_START_JOB_OPTIONS = dict(
+    id=dict(type='str'),
+    name=dict(type='str'),
+    command=dict(type='str'),
+    argv=dict(type='list', elements='str'),
+    chdir=dict(type='str'),
+    env=dict(type='dict', no_log=True),
+    stdin=dict(type='str', no_log=True),
+    timeout=dict(type='float'),
+    results=dict(type='str', choices=list(PLACEMENTS), default='target'),
+    output_path=dict(type='str'),
+    results_dir=dict(type='str'),
+)
+
+SPECS = {
+    'start': dict(
+        argument_spec=dict(
+            job_root=_JOB_ROOT,
+            jobs=dict(type='list', elements='dict', options=_START_JOB_OPTIONS),
+            **_START_JOB_OPTIONS
+        ),
+        mutually_exclusive=[('command', 'argv'), ('jobs', 'command'), ('jobs', 'argv')],
+    ),
+    'info': dict(
+        argument_spec=dict(
+            job_root=_JOB_ROOT,
+            state=dict(type='list', elements='str', choices=list(STATES)),
+            has_more_data=dict(type='bool'),
+            **_SELECTORS
+        ),
+    ),
+    'receive': dict(
+        argument_spec=dict(
+            job_root=_JOB_ROOT,
+            keep=dict(type='bool', default=False),
+            wait=dict(type='bool', default=False),
+            timeout=dict(type='float'),
+            max_bytes=dict(type='int', default=DEFAULT_MAX_BYTES),
+            auto_remove=dict(type='bool', default=False),
+            **_SELECTORS
+        ),
+        required_one_of=[('id', 'name')],
+    ),
+    'wait': dict(
+        argument_spec=dict(
+            job_root=_JOB_ROOT,
+            any=dict(type='bool', default=False),
+            timeout=dict(type='float'),
+            fail_on_timeout=dict(type='bool', default=False),
+            **_SELECTORS
+        ),
+        required_one_of=[('id', 'name')],
+    ),
+    'stop': dict(
+        argument_spec=dict(
+            job_root=_JOB_ROOT,
+            grace=dict(type='float', default=DEFAULT_GRACE),
+            **_SELECTORS
+        ),
+        required_one_of=[('id', 'name')],
+    ),
+    'remove': dict(
+        argument_spec=dict(
+            job_root=_JOB_ROOT,
+            force=dict(type='bool', default=False),
+            state=dict(type='list', elements='str', choices=list(STATES)),
+            older_than=dict(type='raw'),
+            **_SELECTORS
+        ),
+        required_one_of=[('id', 'name', 'state', 'older_than')],
+    ),
+}
+
+# Options the action plugin passes to the module and a user never writes.
+INTERNAL = {
+    'receive': dict(_final=dict(type='bool', default=True)),
+}
+
+
+def module_spec(verb):
+    """The spec a module builds its AnsibleModule from: the user spec plus internal options."""
+    spec = dict(SPECS[verb])
+    spec['argument_spec'] = dict(spec['argument_spec'], **INTERNAL.get(verb, {}))
+    return spec

@@ -1,0 +1,830 @@
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The on-target job store for POSIX hosts.
+
+Stdlib only, Python 3.8+. Private to the collection: may change in any release.
+
+Layout (see DESIGN.md)::
+
+    <job_root>/            0700
+      <id>/                0700
+        job.json           the spec, written once (env keys only, never values; no stdin)
+        state.json         replaced atomically on every change
+        stdout  stderr     raw bytes, appended by the command itself as it produces them
+        offsets.json       bytes received so far (keep/consume), changed under .lock
+        stop.json          written by stop before it signals, so the supervisor records reason=stop
+        .lock              flock(2) target for every read-modify-write
+
+A job is started by a daemonized supervisor (double fork + setsid, stdio on /dev/null) which runs the
+command in its own process group, enforces the timeout and writes the final state.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import fnmatch
+import json
+import os
+import select
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from ansible_collections.remote.jobs.plugins.module_utils._args import (
+    FINISHED_STATES,
+    JobArgumentError,
+    check_job_id,
+    parse_duration,
+)
+
+SCHEMA = 1
+TIMEOUT_GRACE = 5.0          # seconds between SIGTERM and SIGKILL when a job's own timeout fires
+SPAWN_REPORT_TIMEOUT = 30.0  # how long start waits for a supervisor to say it is running
+POLL = 0.05                  # how often waiters look at state.json
+LOST_CHECK_EVERY = 0.5       # how often waiters check that supervisors are alive
+_HAVE_PROC = os.path.isdir('/proc/self')
+
+
+class JobStoreError(Exception):
+    """An expected failure; the message is shown to the user as the task's msg."""
+
+
+# --- small helpers ----------------------------------------------------------------------------------------------
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3] + 'Z'
+
+
+def parse_iso(value):
+    try:
+        return datetime.datetime.strptime(value, '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=datetime.timezone.utc)
+    except (TypeError, ValueError):
+        return None
+
+
+def new_job_id():
+    return '%s-%s' % (time.strftime('%Y%m%dT%H%M%S', time.gmtime()), os.urandom(3).hex())
+
+
+def read_json(path, default=None):
+    """The JSON object in path; default when the file is missing or not a JSON object."""
+    try:
+        with open(path, 'rb') as handle:
+            data = json.loads(handle.read().decode('utf-8'))
+    except (OSError, ValueError):
+        return default
+    return data if isinstance(data, dict) else default
+
+
+def write_json_atomic(path, data):
+    """Write data to a temporary file beside path, fsync it, then rename it over path."""
+    tmp = '%s.tmp-%d-%s' % (path, os.getpid(), os.urandom(3).hex())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(json.dumps(data, sort_keys=True).encode('utf-8'))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def boot_id():
+    try:
+        with open('/proc/sys/kernel/random/boot_id') as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+def _proc_stat(pid):
+    """(state_char, start_time) of a live or zombie process, or None if there is none."""
+    if not pid or pid <= 0:
+        return None
+    if _HAVE_PROC:
+        try:
+            with open('/proc/%d/stat' % pid, 'rb') as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        fields = data[data.rindex(b')') + 2:].split()
+        return fields[0].decode(), fields[19].decode()
+    try:
+        out = subprocess.run(['ps', '-o', 'stat=', '-o', 'lstart=', '-p', str(pid)],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10).stdout.decode().strip()
+    except (OSError, subprocess.SubprocessError):
+        out = ''
+    if not out:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except OSError:
+            pass
+        return '?', None
+    stat, _, lstart = out.partition(' ')
+    return stat[:1], ' '.join(lstart.split()) or None
+
+
+def proc_start_time(pid):
+    stat = _proc_stat(pid)
+    return stat[1] if stat else None
+
+
+def proc_alive(pid, start_time=None):
+    """True if pid is a live (non-zombie) process and, when start_time is known, the same process."""
+    stat = _proc_stat(pid)
+    if stat is None or stat[0] in ('Z', 'X'):
+        return False
+    return start_time is None or stat[1] is None or stat[1] == start_time
+
+
+def _children_map():
+    """ppid -> [pid] for every live process."""
+    children = {}
+    if _HAVE_PROC:
+        for entry in os.listdir('/proc'):
+            if not entry.isdigit():
+                continue
+            try:
+                with open('/proc/%s/stat' % entry, 'rb') as handle:
+                    data = handle.read()
+            except OSError:
+                continue
+            fields = data[data.rindex(b')') + 2:].split()
+            if fields[0] in (b'Z', b'X'):
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+        return children
+    try:
+        out = subprocess.run(['ps', '-A', '-o', 'pid=', '-o', 'ppid=', '-o', 'stat='],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10).stdout.decode()
+    except (OSError, subprocess.SubprocessError):
+        return children
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and not parts[2].startswith('Z'):
+            children.setdefault(int(parts[1]), []).append(int(parts[0]))
+    return children
+
+
+def descendants(pid):
+    """Every live descendant of pid (not pid itself)."""
+    children = _children_map()
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _signal_pids(pids, signum):
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass
+
+
+def terminate_tree(supervisor_pid, supervisor_start, pid, pid_start, grace):
+    """SIGTERM the job's whole process tree, wait up to grace seconds, then SIGKILL what is left.
+
+    The tree is every descendant of the supervisor (it is a child subreaper on Linux, so orphaned
+    grandchildren stay below it) plus the command's process group and descendants.
+    """
+    def tree():
+        pids = set()
+        if proc_alive(supervisor_pid, supervisor_start):
+            pids |= descendants(supervisor_pid)
+            pids.discard(os.getpid())
+        if proc_alive(pid, pid_start):
+            pids.add(pid)
+            pids |= descendants(pid)
+        return pids
+
+    def kill_group(signum):
+        if proc_alive(pid, pid_start):
+            try:
+                os.killpg(pid, signum)
+            except OSError:
+                pass
+
+    pids = tree()
+    kill_group(signal.SIGTERM)
+    _signal_pids(pids, signal.SIGTERM)
+    deadline = time.monotonic() + max(0.0, grace)
+    while pids and time.monotonic() < deadline:
+        time.sleep(POLL)
+        pids = tree()
+    for _ in range(20):
+        if not pids:
+            break
+        kill_group(signal.SIGKILL)
+        _signal_pids(pids, signal.SIGKILL)
+        time.sleep(POLL)
+        pids = tree()
+
+
+def _set_child_subreaper():
+    if not sys.platform.startswith('linux'):
+        return
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError, ImportError):
+        pass
+
+
+def _close_fds(keep):
+    try:
+        fds = [int(fd) for fd in os.listdir('/proc/self/fd' if _HAVE_PROC else '/dev/fd')]
+    except OSError:
+        fds = range(3, 4096)
+    for fd in fds:
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _utf8_safe_end(data):
+    """Length of data without an incomplete UTF-8 sequence at its end (held back while a job runs)."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            return len(data)
+        if byte >= 0xC0:
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return len(data) if back >= need else len(data) - back
+    return len(data)
+
+
+class _Lock:
+    """An exclusive flock(2) on a job's .lock file."""
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = None
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+        self.fd = None
+
+
+# --- a job ------------------------------------------------------------------------------------------------------
+
+class Job:
+    def __init__(self, store, job_id):
+        self.store = store
+        self.id = job_id
+        self.dir = os.path.join(store.root, job_id)
+        self.spec = read_json(os.path.join(self.dir, 'job.json'), {})
+        self.state = {}
+        self._state_sig = None
+        self.reload()
+
+    # paths
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    @property
+    def stdout_path(self):
+        return self.spec.get('stdout_path') or self.path('stdout')
+
+    @property
+    def stderr_path(self):
+        return self.spec.get('stderr_path') or self.path('stderr')
+
+    def lock(self):
+        return _Lock(self.path('.lock'))
+
+    # state
+    def reload(self):
+        """Read state.json if it changed since the last read."""
+        try:
+            st = os.stat(self.path('state.json'))
+            sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            sig = None
+        if sig is not None and sig == self._state_sig:
+            return
+        self._state_sig = sig
+        state = read_json(self.path('state.json')) if sig else None
+        if state is None or state.get('state') not in ('running',) + FINISHED_STATES:
+            state = {'state': 'failed', 'reason': 'lost', 'rc': None,
+                     'error': 'state.json of this job is missing or unreadable'}
+        self.state = state
+
+    @property
+    def finished(self):
+        return self.state.get('state') in FINISHED_STATES
+
+    def _write_state(self, **changes):
+        """Merge changes into state.json; the caller holds the lock."""
+        state = read_json(self.path('state.json'), {})
+        state.update(changes)
+        write_json_atomic(self.path('state.json'), state)
+        self._state_sig = None
+        self.reload()
+
+    def supervisor_alive(self):
+        st = self.state
+        if st.get('boot_id') and boot_id() and st['boot_id'] != boot_id():
+            return False
+        return proc_alive(st.get('supervisor_pid'), st.get('supervisor_start_time'))
+
+    def check_lost(self):
+        """A running job whose supervisor vanished (killed, reboot, pid reused) is recorded as failed/lost."""
+        self.reload()
+        if self.finished or self.supervisor_alive():
+            return False
+        with self.lock():
+            self._state_sig = None
+            self.reload()
+            if self.finished or self.supervisor_alive():
+                return False
+            st = self.state
+            note = 'its supervisor (pid %s) is gone: the host rebooted or the process was killed' % st.get('supervisor_pid')
+            if proc_alive(st.get('pid'), st.get('pid_start_time')):
+                note += '; the command (pid %s) still runs unsupervised: use remote.jobs.stop to end it' % st.get('pid')
+            self._write_state(state='failed', reason='lost', finished=now_iso(), error=note)
+        return True
+
+    # output
+    def offsets(self):
+        offsets = read_json(self.path('offsets.json'), {})
+        return {stream: int(offsets.get(stream) or 0) for stream in ('stdout', 'stderr')}
+
+    def _sizes(self):
+        sizes = {}
+        for stream, path in (('stdout', self.stdout_path), ('stderr', self.stderr_path)):
+            try:
+                sizes[stream] = os.path.getsize(path)
+            except OSError:
+                sizes[stream] = 0
+        return sizes
+
+    def has_more_data(self):
+        """True while the job runs, or while any output has not been received (consumed)."""
+        if not self.finished:
+            return True
+        offsets, sizes = self.offsets(), self._sizes()
+        return any(sizes[s] > offsets[s] for s in sizes)
+
+    def view(self):
+        spec, st = self.spec, self.state
+        argv = spec.get('argv')
+        return {
+            'id': self.id,
+            'name': spec.get('name'),
+            'state': st.get('state'),
+            'reason': st.get('reason'),
+            'has_more_data': self.has_more_data(),
+            'location': spec.get('location'),
+            'command': spec.get('command') if argv is None else ' '.join(shlex.quote(a) for a in argv),
+            'argv': argv,
+            'chdir': spec.get('chdir'),
+            'timeout': spec.get('timeout'),
+            'pid': st.get('pid'),
+            'rc': st.get('rc'),
+            'signal': st.get('signal'),
+            'error': st.get('error'),
+            'started': st.get('started'),
+            'finished': st.get('finished'),
+            'results': spec.get('results', 'target'),
+            'stdout_path': self.stdout_path,
+            'stderr_path': self.stderr_path,
+        }
+
+
+# --- the store --------------------------------------------------------------------------------------------------
+
+class JobStore:
+    def __init__(self, root):
+        if not root:
+            raise JobStoreError('job_root is empty: give a folder for the job store, or leave it unset for ~/.ansible_jobs')
+        self.root = os.path.abspath(os.path.expanduser(root))
+        self.location = socket.gethostname()
+
+    # root checks
+    def _check_root(self):
+        try:
+            st = os.stat(self.root)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise JobStoreError('cannot read job root %s: %s' % (self.root, exc.strerror))
+        if not os.path.isdir(self.root):
+            raise JobStoreError('job root %s is not a folder: point job_root (or remote_jobs_root) at a folder' % self.root)
+        if st.st_uid != os.geteuid():
+            raise JobStoreError('job root %s is owned by uid %d, not by this user (uid %d): use a job root of your own'
+                                % (self.root, st.st_uid, os.geteuid()))
+        if st.st_mode & 0o022:
+            raise JobStoreError('job root %s is group- or world-writable (mode %o): run chmod 700 on it or choose another job_root'
+                                % (self.root, st.st_mode & 0o777))
+        return True
+
+    def ensure_root(self):
+        if not self._check_root():
+            try:
+                os.makedirs(self.root, mode=0o700)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise JobStoreError('cannot create job root %s: %s' % (self.root, exc.strerror))
+            os.chmod(self.root, 0o700)
+            self._check_root()
+
+    def job_dir(self, job_id):
+        return os.path.join(self.root, check_job_id(job_id))
+
+    # selection
+    def all_ids(self):
+        if not self._check_root():
+            return []
+        ids = []
+        for entry in os.listdir(self.root):
+            if entry.startswith('.'):
+                continue
+            try:
+                check_job_id(entry)
+            except JobArgumentError:
+                continue
+            if os.path.isdir(os.path.join(self.root, entry)) and not os.path.islink(os.path.join(self.root, entry)):
+                ids.append(entry)
+        return ids
+
+    def load(self, job_id):
+        """The job with this id, or None."""
+        job_dir = self.job_dir(job_id)
+        if not self._check_root() or os.path.islink(job_dir) or not os.path.isdir(job_dir):
+            return None
+        return Job(self, job_id)
+
+    def select(self, ids=None, names=None, glob=False, states=None, has_more_data=None, older_than=None,
+               require=False):
+        """Jobs matching every given filter (each list matches any of its items).
+
+        require: fail when an id names no job, or a name matches none (for verbs that act on jobs)."""
+        ids, names = list(ids or []), list(names or [])
+        for job_id in ids:
+            check_job_id(job_id)
+        if ids:
+            jobs = []
+            for job_id in dict.fromkeys(ids):
+                job = self.load(job_id)
+                if job is None:
+                    if require:
+                        raise JobStoreError('no job with id %s in %s: list jobs with remote.jobs.info' % (job_id, self.root))
+                    continue
+                jobs.append(job)
+        else:
+            jobs = [Job(self, job_id) for job_id in self.all_ids()]
+        if names:
+            def name_matches(job):
+                name = job.spec.get('name')
+                if name is None:
+                    return False
+                return any(fnmatch.fnmatchcase(name, n) if glob else name == n for n in names)
+            before = jobs
+            jobs = [job for job in jobs if name_matches(job)]
+            if require:
+                for n in names:
+                    if not any(fnmatch.fnmatchcase(j.spec.get('name') or '', n) if glob else j.spec.get('name') == n
+                               for j in before):
+                        raise JobStoreError('no job named %s in %s: list jobs with remote.jobs.info' % (n, self.root))
+        for job in jobs:
+            job.check_lost()
+        if states:
+            jobs = [job for job in jobs if job.state.get('state') in states]
+        if older_than is not None:
+            limit = time.time() - parse_duration(older_than)
+            jobs = [job for job in jobs if job.finished and _timestamp(job.state.get('finished')) < limit]
+        if has_more_data is not None:
+            jobs = [job for job in jobs if job.has_more_data() == has_more_data]
+        jobs.sort(key=lambda job: (job.state.get('started') or '', job.id))
+        return jobs
+
+    # start
+    def start(self, specs):
+        """Start every job in specs (dicts of start options) and return their Job objects."""
+        self.ensure_root()
+        jobs = []
+        for spec in specs:
+            jobs.append(self._start_one(spec))
+        return jobs
+
+    def _start_one(self, spec):
+        job_id = spec.get('id') or new_job_id()
+        final_dir = self.job_dir(job_id)
+        if os.path.lexists(final_dir):
+            raise JobStoreError('a job with id %s already exists in %s: choose another id or remove that job' % (job_id, self.root))
+        stdout_path = spec.get('output_path')
+        if stdout_path:
+            stdout_path = os.path.abspath(os.path.expanduser(stdout_path))
+        argv = spec.get('argv')
+        record = {
+            'schema': SCHEMA,
+            'id': job_id,
+            'name': spec.get('name'),
+            'command': spec.get('command'),
+            'argv': list(argv) if argv is not None else None,
+            'chdir': spec.get('chdir'),
+            'env_keys': sorted((spec.get('env') or {}).keys()),
+            'has_stdin': spec.get('stdin') is not None,
+            'timeout': spec.get('timeout'),
+            'results': spec.get('results') or 'target',
+            'output_path': stdout_path,
+            'stdout_path': stdout_path or os.path.join(final_dir, 'stdout'),
+            'stderr_path': os.path.join(final_dir, 'stderr'),
+            'created': now_iso(),
+            'location': self.location,
+        }
+        tmp_dir = os.path.join(self.root, '.new-%s-%s' % (job_id, os.urandom(3).hex()))
+        os.mkdir(tmp_dir, 0o700)
+        try:
+            write_json_atomic(os.path.join(tmp_dir, 'job.json'), record)
+            write_json_atomic(os.path.join(tmp_dir, 'offsets.json'), {'stdout': 0, 'stderr': 0})
+            for name in ('stderr', '.lock') + (() if stdout_path else ('stdout',)):
+                os.close(os.open(os.path.join(tmp_dir, name), os.O_WRONLY | os.O_CREAT, 0o600))
+            if stdout_path:
+                try:
+                    os.close(os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+                except OSError as exc:
+                    raise JobStoreError('cannot open output_path %s: %s' % (stdout_path, exc.strerror))
+            report = _spawn_supervisor(tmp_dir, final_dir, record, spec)
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
+        if 'fatal' in report:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise JobStoreError('job %s could not be started: %s' % (job_id, report['fatal']))
+        return Job(self, job_id)
+
+    # wait
+    def wait(self, jobs, any_=False, timeout=None):
+        """Block until all (or any) jobs have finished, or timeout seconds pass. Returns timed_out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last_lost_check = time.monotonic()
+        while True:
+            for job in jobs:
+                if not job.finished:
+                    job.reload()
+            if time.monotonic() - last_lost_check >= LOST_CHECK_EVERY:
+                last_lost_check = time.monotonic()
+                for job in jobs:
+                    if not job.finished:
+                        job.check_lost()
+            done = sum(1 for job in jobs if job.finished)
+            if done == len(jobs) or (any_ and done):
+                return False
+            if deadline is not None and time.monotonic() >= deadline:
+                return True
+            time.sleep(POLL if deadline is None else max(0.0, min(POLL, deadline - time.monotonic())))
+
+    # receive
+    def receive(self, job, keep=False, max_bytes=0):
+        """Output not yet received. Consumes it unless keep. Returns (dict of bytes per stream, truncated)."""
+        job.reload()
+        finished = job.finished
+        out, truncated = {}, False
+        with job.lock():
+            offsets = job.offsets()
+            sizes = job._sizes()
+            new_offsets = dict(offsets)
+            for stream, path in (('stdout', job.stdout_path), ('stderr', job.stderr_path)):
+                start = min(offsets[stream], sizes[stream])
+                count = sizes[stream] - start
+                if max_bytes:
+                    count = min(count, max_bytes)
+                data = b''
+                if count:
+                    with open(path, 'rb') as handle:
+                        handle.seek(start)
+                        data = handle.read(count)
+                    if not finished or len(data) < sizes[stream] - start:
+                        data = data[:_utf8_safe_end(data)]
+                truncated = truncated or start + len(data) < sizes[stream]
+                out[stream] = data
+                new_offsets[stream] = start + len(data)
+            if not keep and new_offsets != offsets:
+                write_json_atomic(job.path('offsets.json'), new_offsets)
+        return out, truncated
+
+    # stop
+    def stop(self, job, grace):
+        """Stop a running job's whole process tree. Returns True if the job was running."""
+        job.check_lost()
+        if job.finished:
+            if job.state.get('reason') == 'lost' and proc_alive(job.state.get('pid'), job.state.get('pid_start_time')):
+                terminate_tree(None, None, job.state['pid'], job.state.get('pid_start_time'), grace)
+                return True
+            return False
+        write_json_atomic(job.path('stop.json'), {'requested': now_iso()})
+        st = job.state
+        terminate_tree(st.get('supervisor_pid'), st.get('supervisor_start_time'), st.get('pid'), st.get('pid_start_time'), grace)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            job.reload()
+            if job.finished or not job.supervisor_alive():
+                break
+            time.sleep(POLL)
+        with job.lock():
+            job._state_sig = None
+            job.reload()
+            if not job.finished:
+                job._write_state(state='stopped', reason='stop', finished=now_iso(),
+                                 error='the supervisor did not record the end; stop recorded it')
+        return True
+
+    # remove
+    def remove(self, job):
+        """Delete a job's folder (atomically out of sight first). A named output_path file is kept."""
+        trash = os.path.join(self.root, '.removing-%s-%s' % (job.id, os.urandom(3).hex()))
+        try:
+            os.rename(job.dir, trash)
+        except FileNotFoundError:
+            return False
+        shutil.rmtree(trash, ignore_errors=True)
+        return True
+
+
+def _timestamp(iso):
+    parsed = parse_iso(iso)
+    return parsed.timestamp() if parsed else 0.0
+
+
+# --- the supervisor ---------------------------------------------------------------------------------------------
+
+def _spawn_supervisor(tmp_dir, final_dir, record, spec):
+    """Double-fork a detached supervisor; return what it reports once the command runs (or failed to)."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_fd)
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            _detach(keep=(write_fd,))
+            _Supervisor(tmp_dir, final_dir, record, spec).run(write_fd)
+        except BaseException:  # never return into the module's code from a child
+            pass
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    os.waitpid(pid, 0)
+    chunks = []
+    deadline = time.monotonic() + SPAWN_REPORT_TIMEOUT
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([read_fd], [], [], remaining)[0]:
+                return {'fatal': 'the supervisor did not report within %d seconds' % SPAWN_REPORT_TIMEOUT}
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+    try:
+        return json.loads(b''.join(chunks).decode('utf-8'))
+    except ValueError:
+        return {'fatal': 'the supervisor exited before it could start the command'}
+
+
+def _detach(keep):
+    os.chdir('/')
+    os.umask(0o077)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    _close_fds(keep=set(keep))
+
+
+class _Supervisor:
+    def __init__(self, tmp_dir, final_dir, record, spec):
+        self.tmp_dir = tmp_dir
+        self.final_dir = final_dir
+        self.record = record
+        self.spec = spec
+
+    def _report(self, fd, data):
+        payload = json.dumps(data).encode('utf-8')
+        while payload:
+            payload = payload[os.write(fd, payload):]
+        os.close(fd)
+
+    def run(self, report_fd):
+        me = os.getpid()
+        base = {
+            'supervisor_pid': me,
+            'supervisor_start_time': proc_start_time(me),
+            'boot_id': boot_id(),
+            'pid': None, 'pid_start_time': None, 'rc': None, 'signal': None, 'error': None,
+            'started': now_iso(), 'finished': None,
+        }
+        _set_child_subreaper()
+        spec, record = self.spec, self.record
+        args = ['/bin/sh', '-c', spec['command']] if spec.get('command') is not None else list(spec['argv'])
+        env = dict(os.environ)
+        env.update({str(k): str(v) for k, v in (spec.get('env') or {}).items()})
+        stdin_data = spec.get('stdin')
+        tmp_stdout = record['output_path'] or os.path.join(self.tmp_dir, 'stdout')
+        try:
+            with open(tmp_stdout, 'ab', buffering=0) as out, \
+                    open(os.path.join(self.tmp_dir, 'stderr'), 'ab', buffering=0) as err:
+                proc = subprocess.Popen(
+                    args, cwd=spec.get('chdir') or None, env=env, close_fds=True, start_new_session=True,
+                    stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL, stdout=out, stderr=err)
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            error = getattr(exc, 'strerror', None) or str(exc)
+            filename = getattr(exc, 'filename', None)
+            if filename:
+                error = '%s: %s' % (error, filename)
+            now = now_iso()
+            state = dict(base, state='failed', reason='spawn_error', error=error, finished=now)
+            write_json_atomic(os.path.join(self.tmp_dir, 'state.json'), state)
+            self._publish(report_fd, state)
+            return
+        state = dict(base, state='running', reason=None, pid=proc.pid, pid_start_time=proc_start_time(proc.pid))
+        write_json_atomic(os.path.join(self.tmp_dir, 'state.json'), state)
+        if not self._publish(report_fd, state):
+            terminate_tree(None, None, proc.pid, state['pid_start_time'], 0)
+            proc.wait()
+            return
+        if stdin_data is not None:
+            threading.Thread(target=_feed, args=(proc.stdin, stdin_data), daemon=True).start()
+        del stdin_data, env, spec
+        self.spec = None
+        timeout = record.get('timeout')
+        timed_out = False
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            terminate_tree(me, base['supervisor_start_time'], proc.pid, state['pid_start_time'], TIMEOUT_GRACE)
+            rc = proc.wait()
+        self._finish(rc, timed_out)
+
+    def _publish(self, report_fd, state):
+        """Move the job folder into place, then tell start. False if the id was taken meanwhile."""
+        try:
+            os.rename(self.tmp_dir, self.final_dir)
+        except OSError as exc:
+            self._report(report_fd, {'fatal': 'could not create the job folder %s: %s' % (self.final_dir, exc.strerror)})
+            return False
+        self._report(report_fd, state)
+        return True
+
+    def _finish(self, rc, timed_out):
+        job_dir = self.final_dir
+        final = {'finished': now_iso(), 'rc': rc if rc >= 0 else None, 'signal': -rc if rc < 0 else None}
+        with _Lock(os.path.join(job_dir, '.lock')):
+            if os.path.exists(os.path.join(job_dir, 'stop.json')):
+                final.update(state='stopped', reason='stop')
+            elif timed_out:
+                final.update(state='stopped', reason='timeout',
+                             error='the job ran longer than its timeout of %s seconds' % self.record.get('timeout'))
+            elif rc == 0:
+                final.update(state='completed', reason='exit')
+            elif rc > 0:
+                final.update(state='failed', reason='exit')
+            else:
+                final.update(state='failed', reason='signal')
+            state = read_json(os.path.join(job_dir, 'state.json'), {})
+            state.update(final)
+            write_json_atomic(os.path.join(job_dir, 'state.json'), state)
+
+
+def _feed(pipe, data):
+    try:
+        pipe.write(data.encode('utf-8'))
+    except (OSError, ValueError):
+        pass
+    finally:
+        try:
+            pipe.close()
+        except OSError:
+            pass
+

@@ -1,0 +1,159 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: start
+short_description: Start background jobs that outlive the connection (Start-Job / Invoke-Command -AsJob)
+version_added: 1.0.0
+description:
+  - Starts one job, or many in one round trip with O(jobs), and returns at once with their ids.
+  - Each job runs under a detached supervisor on the target, so it keeps running after the SSH (or WinRM)
+    connection that started it closes. The supervisor records the process id and start time, writes stdout and
+    stderr to files as they are produced, enforces O(timeout) with no controller attached, and records the end.
+  - Read jobs with M(remote.jobs.info), M(remote.jobs.receive) and M(remote.jobs.wait); end them with
+    M(remote.jobs.stop) and M(remote.jobs.remove).
+extends_documentation_fragment:
+  - remote.jobs._common
+options:
+  command:
+    description:
+      - Command line run by the target's shell (C(/bin/sh -c) on POSIX, a PowerShell script block on Windows).
+      - Exactly one of O(command) and O(argv) is required, unless O(jobs) is given.
+    type: str
+  argv:
+    description:
+      - Program and arguments, run without a shell. Exactly one of O(command) and O(argv) is required.
+    type: list
+    elements: str
+  id:
+    description:
+      - Id for the new job. Generated when omitted (UTC time plus random hex, so ids sort by start time).
+      - Starting a job with an id that exists fails.
+    type: str
+  name:
+    description:
+      - Friendly name; several jobs may share one. Select jobs by name in every other verb.
+    type: str
+  chdir:
+    description:
+      - Folder to run the command in. Defaults to the login user's home folder.
+    type: str
+  env:
+    description:
+      - Extra environment variables for the command.
+      - Values are never written to the job folder, logged, or shown in task output; only the names are stored.
+    type: dict
+  stdin:
+    description:
+      - Text fed to the command's standard input, then closed. Never stored on the target or shown.
+    type: str
+  timeout:
+    description:
+      - Maximum run time in seconds, enforced on the target by the supervisor even with no controller attached.
+      - When it passes the job's process tree gets SIGTERM, then SIGKILL 5 seconds later; the job ends
+        V(stopped) with reason V(timeout).
+    type: float
+  results:
+    description:
+      - Where the output lives.
+      - V(target) keeps it in files on the target (the job folder, or O(output_path)) until received.
+      - V(controller) fetches it into O(results_dir) on the controller when received; see the placement docs.
+    type: str
+    choices: [target, controller]
+    default: target
+  output_path:
+    description:
+      - A file on the target that receives stdout instead of the job folder (appended), like
+        C(Receive-Job > c:\logs\PsLog.txt). The job stays readable with M(remote.jobs.receive).
+      - M(remote.jobs.remove) leaves this file in place.
+    type: str
+  results_dir:
+    description:
+      - Controller folder for O(results=controller). Defaults to the variable C(remote_jobs_results_dir), else
+        C(job_results/) beside the playbook.
+    type: str
+  jobs:
+    description:
+      - Start several jobs in one round trip. Each item takes the single-job options above
+        (O(command) or O(argv), O(name), O(id), O(chdir), O(env), O(stdin), O(timeout), O(results),
+        O(output_path), O(results_dir)).
+      - Mutually exclusive with a top-level O(command) or O(argv).
+    type: list
+    elements: dict
+attributes:
+  check_mode:
+    support: full
+    description: Reports that jobs would start; starts nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix, windows
+author:
+  - remote.jobs contributors
+'''
+
+EXAMPLES = r'''
+- name: Start a named build that survives the SSH connection
+  remote.jobs.start:
+    name: nightly-build
+    command: make -C /srv/app all > build.log 2>&1
+    chdir: /srv/app
+    timeout: 3600
+  register: build
+
+- name: Start several jobs at once
+  remote.jobs.start:
+    jobs:
+      - name: backup-etc
+        argv: [tar, czf, /var/backups/etc.tgz, /etc]
+      - name: collect-logs
+        command: journalctl --since today > /tmp/today.log
+        env:
+          LC_ALL: C
+  register: started
+
+- name: A job with a secret in its environment (never stored or shown)
+  remote.jobs.start:
+    name: upload
+    argv: [/usr/local/bin/upload, --all]
+    env:
+      API_TOKEN: "{{ vault_api_token }}"
+'''
+
+RETURN = r'''
+jobs:
+  description: The jobs started, one job object each (see M(remote.jobs.info) for every field).
+  returned: always
+  type: list
+  elements: dict
+id:
+  description: Id of the job, when exactly one was started.
+  returned: when one job was started
+  type: str
+  sample: 20261124T193400-a1b2c3
+name:
+  description: Name of the job, when exactly one was started.
+  returned: when one job was started
+  type: str
+state:
+  description: V(running), or V(failed) with reason V(spawn_error) when the command could not be started.
+  returned: when one job was started
+  type: str
+pid:
+  description: Process id of the command (the leader of its own process group).
+  returned: when one job was started
+  type: int
+'''
+
+from ansible_collections.remote.jobs.plugins.module_utils._module import run_module
+
+
+def main():
+    run_module('start')
+
+
+if __name__ == '__main__':
+    main()
