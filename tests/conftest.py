@@ -1,0 +1,18 @@
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Makes the repository importable as ansible_collections.remote.jobs (via .build/collections)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
+LINK = os.path.join(COLLECTIONS, 'ansible_collections', 'remote', 'jobs')
+
+if not os.path.exists(LINK):
+    os.makedirs(os.path.dirname(LINK), exist_ok=True)
+    os.symlink(os.path.relpath(ROOT, os.path.dirname(LINK)), LINK)
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)
