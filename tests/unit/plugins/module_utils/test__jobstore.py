@@ -1,0 +1,322 @@
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The POSIX job store driven directly, with real processes (no mocks of the OS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import threading
+import time
+
+import pytest
+
+from ansible_collections.remote.jobs.plugins.module_utils._args import JobArgumentError, check_job_id, parse_duration
+from ansible_collections.remote.jobs.plugins.module_utils import _jobstore as js
+
+
+@pytest.fixture
+def store(tmp_path):
+    return js.JobStore(str(tmp_path / 'root'))
+
+
+def start(store, **spec):
+    (job,) = store.start([spec])
+    return job
+
+
+def wait(store, job, timeout=30):
+    assert store.wait([job], timeout=timeout) is False, 'job did not end: %r' % job.state
+    return job
+
+
+def gone(pid, start_time, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not js.proc_alive(pid, start_time):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize('bad', ['../x', '..', '.', '', '.hidden', 'a/b', 'a b', 'x' * 65, 'ok\n', '-lead', None, 7])
+def test_bad_job_ids_are_refused_before_any_path(store, bad):
+    with pytest.raises(JobArgumentError, match='invalid job id'):
+        check_job_id(bad)
+    with pytest.raises(JobArgumentError, match='invalid job id'):
+        store.job_dir(bad)
+    with pytest.raises(JobArgumentError):
+        store.select(ids=[bad])
+    assert not os.path.exists(store.root)
+
+
+def test_good_job_ids():
+    for good in ('a', '0', 'A.b_c-d', 'x' * 64, '20261124T193400-a1b2c3'):
+        assert check_job_id(good) == good
+
+
+def test_durations():
+    assert parse_duration(90) == 90
+    assert parse_duration('90s') == 90
+    assert parse_duration('15m') == 900
+    assert parse_duration('2h') == 7200
+    assert parse_duration('7d') == 7 * 86400
+    for bad in ('soon', '-1', '5y', True):
+        with pytest.raises(JobArgumentError):
+            parse_duration(bad)
+
+
+def test_job_runs_detached_and_records_its_end(store):
+    job = start(store, name='n', command='sleep 0.3; echo out; echo err >&2; exit 2')
+    assert job.state['state'] == 'running'
+    sup = job.state['supervisor_pid']
+    assert sup != os.getpid()
+    assert os.getsid(sup) != os.getsid(0), 'the supervisor must be in a session of its own'
+    assert os.getpgid(job.state['pid']) == job.state['pid'], 'the command leads its own process group'
+    assert job.state['pid_start_time'] and job.state['supervisor_start_time']
+    wait(store, job)
+    assert job.state['state'] == 'failed' and job.state['reason'] == 'exit' and job.state['rc'] == 2
+    assert job.state['finished'] and job.state['started'] <= job.state['finished']
+    with open(job.stdout_path, 'rb') as handle:
+        assert handle.read() == b'out\n'
+    with open(job.stderr_path, 'rb') as handle:
+        assert handle.read() == b'err\n'
+    assert gone(sup, job.state['supervisor_start_time'])
+
+
+def test_completed_job(store):
+    job = wait(store, start(store, argv=['true']))
+    assert (job.state['state'], job.state['reason'], job.state['rc']) == ('completed', 'exit', 0)
+
+
+def test_modes_and_no_secret_on_disk(store):
+    secret = 'S3cr3t-value-%d' % os.getpid()
+    stdin_secret = 'stdin-secret-%d' % os.getpid()
+    # The job proves it saw both secrets by printing them hex-encoded: the command line holds neither.
+    hexed = 'printf %s "$1" | od -An -tx1 | tr -d " \\n"; echo'
+    job = start(store, command='h() { %s; }; h "$TOKEN"; read line; h "$line"' % hexed,
+                env={'TOKEN': secret}, stdin=stdin_secret + '\n')
+    wait(store, job)
+    with open(job.stdout_path) as handle:
+        assert handle.read() == '%s\n%s\n' % (secret.encode().hex(), stdin_secret.encode().hex())
+    assert stat.S_IMODE(os.stat(store.root).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(job.dir).st_mode) == 0o700
+    for name in os.listdir(job.dir):
+        path = os.path.join(job.dir, name)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, name
+        with open(path, 'rb') as handle:
+            data = handle.read()
+        if name in ('job.json',):
+            assert b'TOKEN' in data, 'env names are recorded'
+        assert secret.encode() not in data, name
+        assert stdin_secret.encode() not in data, name
+    spec = json.load(open(job.path('job.json')))
+    assert spec['env_keys'] == ['TOKEN'] and spec['has_stdin'] is True
+
+
+def test_timeout_is_enforced_on_the_target(store):
+    job = start(store, command='sleep 30', timeout=0.5)
+    pid, pid_start = job.state['pid'], job.state['pid_start_time']
+    wait(store, job, timeout=15)
+    assert (job.state['state'], job.state['reason']) == ('stopped', 'timeout')
+    assert 'timeout' in job.state['error']
+    assert gone(pid, pid_start)
+
+
+def test_stop_kills_the_whole_tree(store):
+    # A child in the group, a grandchild, and a grandchild that left the group with setsid.
+    job = start(store, command='sleep 300 & echo $!; sh -c "sleep 300 & echo \\$!; wait" & setsid sleep 300 & echo $!; wait')
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(job.stdout_path) as handle:
+            pids = [int(p) for p in handle.read().split()]
+        if len(pids) == 3:
+            break
+        time.sleep(0.05)
+    assert len(pids) == 3
+    starts = {pid: js.proc_start_time(pid) for pid in pids}
+    assert all(js.proc_alive(pid, starts[pid]) for pid in pids)
+    assert store.stop(job, grace=2) is True
+    assert (job.state['state'], job.state['reason']) == ('stopped', 'stop')
+    for pid in pids + [job.state['pid']]:
+        assert gone(pid, starts.get(pid, job.state['pid_start_time'])), 'pid %d survived stop' % pid
+    assert store.stop(job, grace=2) is False, 'stopping an ended job changes nothing'
+
+
+def test_stop_escalates_to_kill_after_grace(store):
+    job = start(store, command='trap "" TERM; echo ready; while :; do sleep 0.1; done')
+    deadline = time.monotonic() + 10
+    while open(job.stdout_path).read() != 'ready\n' and time.monotonic() < deadline:
+        time.sleep(0.05)
+    store.stop(job, grace=0.5)
+    assert job.state['state'] == 'stopped'
+    assert gone(job.state['pid'], job.state['pid_start_time'])
+
+
+def test_supervisor_and_command_killed_is_lost(store):
+    job = start(store, command='sleep 300')
+    st = dict(job.state)
+    os.kill(st['supervisor_pid'], signal.SIGKILL)
+    os.killpg(st['pid'], signal.SIGKILL)
+    assert gone(st['supervisor_pid'], st['supervisor_start_time'])
+    (again,) = store.select(ids=[job.id])
+    assert (again.state['state'], again.state['reason']) == ('failed', 'lost')
+    assert 'supervisor' in again.state['error']
+    on_disk = json.load(open(job.path('state.json')))
+    assert (on_disk['state'], on_disk['reason']) == ('failed', 'lost'), 'lost state is persisted'
+
+
+def test_pid_reuse_is_detected_by_start_time(store):
+    job = start(store, command='sleep 300')
+    with job.lock():
+        job._write_state(supervisor_start_time='1')  # same pid, another process start time
+    (again,) = store.select(ids=[job.id])
+    assert again.state['reason'] == 'lost'
+    assert 'still runs unsupervised' in again.state['error']
+    assert store.stop(again, grace=1) is True, 'stop ends the unsupervised command of a lost job'
+    assert gone(job.state['pid'], job.state['pid_start_time'])
+
+
+def test_keep_and_consume(store):
+    job = wait(store, start(store, command='printf "one\\ntwo\\n"; printf "bad\\n" >&2'))
+    assert job.has_more_data()
+    out, truncated = store.receive(job, keep=True)
+    assert out == {'stdout': b'one\ntwo\n', 'stderr': b'bad\n'} and not truncated
+    assert job.has_more_data(), 'keep leaves it unread'
+    out, truncated = store.receive(job, keep=False, max_bytes=4)
+    assert out == {'stdout': b'one\n', 'stderr': b'bad\n'} and truncated
+    assert job.has_more_data()
+    out, truncated = store.receive(job)
+    assert out == {'stdout': b'two\n', 'stderr': b''} and not truncated
+    assert not job.has_more_data(), 'everything received'
+    assert store.receive(job) == ({'stdout': b'', 'stderr': b''}, False)
+
+
+def test_receive_mid_run_returns_pieces_that_add_up(store):
+    job = start(store, command='for i in $(seq 1 30); do echo "line $i"; sleep 0.03; done')
+    pieces = []
+    while True:
+        finished = job.finished
+        out, _ = store.receive(job)
+        pieces.append(out['stdout'])
+        if finished:
+            break
+        time.sleep(0.1)
+        job.reload()
+    assert len([p for p in pieces if p]) > 1, 'several partial receives'
+    assert b''.join(pieces) == b''.join(b'line %d\n' % i for i in range(1, 31))
+    assert not job.has_more_data()
+
+
+def test_incomplete_utf8_is_held_back_while_running(store):
+    job = start(store, command='printf "a\\342\\202"; sleep 1; printf "\\254b"')
+    time.sleep(0.4)
+    out, _ = store.receive(job)
+    assert out['stdout'] == b'a'
+    wait(store, job)
+    out, _ = store.receive(job)
+    assert out['stdout'] == '\u20acb'.encode()
+
+
+def test_concurrent_consumers_get_every_byte_once(store):
+    job = start(store, command='for i in $(seq 1 400); do echo "line-$i"; done')
+    got, lock = [], threading.Lock()
+
+    def consumer():
+        while True:
+            job_view = js.Job(store, job.id)
+            out, _ = store.receive(job_view)
+            with lock:
+                got.append(out['stdout'])
+            if job_view.finished and not out['stdout']:
+                return
+
+    threads = [threading.Thread(target=consumer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    lines = b''.join(got).split()
+    assert sorted(lines) == sorted(b'line-%d' % i for i in range(1, 401))
+
+
+def test_wait_any_and_timeout(store):
+    fast = start(store, command='sleep 0.2')
+    slow = start(store, command='sleep 30')
+    assert store.wait([fast, slow], any_=True, timeout=20) is False
+    assert fast.finished and not slow.finished
+    assert store.wait([fast, slow], timeout=0.3) is True, 'timed out with slow still running'
+    store.stop(slow, grace=1)
+
+
+def test_spawn_error(store):
+    job = start(store, argv=['/nonexistent/program'])
+    assert (job.state['state'], job.state['reason']) == ('failed', 'spawn_error')
+    assert 'No such file' in job.state['error']
+    job = start(store, argv=['true'], chdir='/nonexistent/dir')
+    assert job.state['reason'] == 'spawn_error'
+
+
+def test_output_path(store, tmp_path):
+    log = tmp_path / 'logs' / 'PsLog.txt'
+    log.parent.mkdir()
+    job = wait(store, start(store, command='echo to the log', output_path=str(log)))
+    assert log.read_text() == 'to the log\n'
+    assert not os.path.exists(job.path('stdout'))
+    out, _ = store.receive(job, keep=True)
+    assert out['stdout'] == b'to the log\n'
+    store.remove(job)
+    assert log.exists(), 'remove keeps a file the user named'
+
+
+def test_corrupt_state_is_reported_not_raised(store):
+    job = wait(store, start(store, argv=['true']))
+    with open(job.path('state.json'), 'w') as handle:
+        handle.write('{"state": "runn')
+    (again,) = store.select(ids=[job.id])
+    assert (again.state['state'], again.state['reason']) == ('failed', 'lost')
+    assert 'unreadable' in again.state['error']
+    with open(job.path('offsets.json'), 'w') as handle:
+        handle.write('garbage')
+    assert again.offsets() == {'stdout': 0, 'stderr': 0}
+
+
+def test_unsafe_job_root_is_refused(tmp_path):
+    root = tmp_path / 'shared'
+    root.mkdir()
+    root.chmod(0o777)
+    with pytest.raises(js.JobStoreError, match='world-writable'):
+        js.JobStore(str(root)).start([{'argv': ['true']}])
+    not_dir = tmp_path / 'file'
+    not_dir.write_text('x')
+    with pytest.raises(js.JobStoreError, match='not a folder'):
+        js.JobStore(str(not_dir)).select()
+
+
+def test_id_collision_is_refused(store):
+    start(store, id='fixed', argv=['true'])
+    with pytest.raises(js.JobStoreError, match='already exists'):
+        start(store, id='fixed', argv=['true'])
+
+
+def test_select_filters(store):
+    a = wait(store, start(store, name='build-a', argv=['true']))
+    b = wait(store, start(store, name='build-b', argv=['sh', '-c', 'echo b; exit 1']))
+    c = start(store, name='test-c', command='sleep 30')
+    ids = lambda jobs: sorted(j.id for j in jobs)  # noqa: E731
+    assert ids(store.select(names=['build-*'], glob=True)) == sorted([a.id, b.id])
+    assert ids(store.select(names=['build-*'])) == [], 'no glob unless asked'
+    assert ids(store.select(states=['running'])) == [c.id]
+    assert ids(store.select(states=['failed', 'completed'])) == sorted([a.id, b.id])
+    store.receive(a)
+    assert ids(store.select(has_more_data=False)) == [a.id]
+    assert ids(store.select(ids=[b.id, 'unknown'])) == [b.id]
+    with pytest.raises(js.JobStoreError, match='no job with id unknown'):
+        store.select(ids=['unknown'], require=True)
+    with pytest.raises(js.JobStoreError, match='no job named nope'):
+        store.select(names=['nope'], require=True)
+    assert ids(store.select(older_than=3600)) == []
+    assert ids(store.select(older_than=0)) == sorted([a.id, b.id]), 'running jobs never match older_than'
+    store.stop(c, grace=1)
