@@ -1,0 +1,347 @@
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The job verbs over a real sshd: ansible-playbook against three loopback hosts, each with its own job root."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+import uuid
+
+from ansible_collections.remote.jobs.plugins.module_utils._jobstore import proc_alive
+
+ALL = ('h1', 'h2', 'h3')
+
+
+def uniq(prefix):
+    return '%s-%s' % (prefix, uuid.uuid4().hex[:8])
+
+
+def poll_state(lab, host, job_id, until, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = lab.read_state(host, job_id)
+        if until(state):
+            return state
+        time.sleep(0.1)
+    raise AssertionError('state of %s on %s never matched: %r' % (job_id, host, state))
+
+
+def test_start_returns_at_once_and_the_job_outlives_the_connection(lab):
+    name = uniq('outlive')
+    # No ControlMaster: the SSH connection really closes when the task ends.
+    run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'sleep 4; echo survived'}}],
+                   env={'ANSIBLE_SSH_ARGS': '-o ControlMaster=no'})
+    assert run.rc == 0, run.output
+    for host in ALL:
+        job = run.result('start', host)
+        assert job['changed'] is True and job['state'] == 'running' and job['name'] == name
+        assert job['jobs'][0]['id'] == job['id']
+        # The playbook and its connection are gone; the job is still running...
+        state = lab.read_state(host, job['id'])
+        assert state['state'] == 'running', 'start must return before the job ends'
+        assert proc_alive(state['supervisor_pid'], state['supervisor_start_time'])
+    for host in ALL:
+        # ...and ends on its own with its output.
+        job_id = run.result('start', host)['id']
+        state = poll_state(lab, host, job_id, lambda s: s['state'] != 'running')
+        assert (state['state'], state['reason'], state['rc']) == ('completed', 'exit', 0)
+        with open(os.path.join(lab.roots[host], job_id, 'stdout')) as handle:
+            assert handle.read() == 'survived\n'
+
+
+def test_batch_start_and_one_wait_for_many(lab):
+    prefix = uniq('batch')
+    jobs = [{'name': '%s-%d' % (prefix, i), 'command': 'sleep 0.5; echo %d' % i} for i in range(10)]
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'jobs': jobs}, 'register': 'started'},
+        {'name': 'wait', 'remote.jobs.wait': {'id': "{{ started.jobs | map(attribute='id') }}", 'timeout': 60}},
+        {'name': 'receive', 'remote.jobs.receive': {'name': "{{ started.jobs | map(attribute='name') }}"}},
+    ])
+    assert run.rc == 0, run.output
+    for host in ALL:
+        started = run.result('start', host)
+        assert len(started['jobs']) == 10 and 'id' not in started, 'no top-level job fields for a batch'
+        waited = run.result('wait', host)
+        assert waited['timed_out'] is False and waited['wait_calls'] == 1, 'one round trip waits for all ten'
+        assert [j['state'] for j in waited['jobs']] == ['completed'] * 10
+        received = run.result('receive', host)
+        assert sorted(j['stdout'] for j in received['jobs']) == sorted('%d\n' % i for i in range(10))
+
+
+def test_info_filters(lab):
+    prefix = uniq('info')
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'jobs': [
+            {'name': prefix + '-ok', 'command': 'echo ok'},
+            {'name': prefix + '-bad', 'command': 'echo bad; exit 4'},
+            {'name': prefix + '-long', 'command': 'sleep 60'},
+            {'name': 'other-' + prefix, 'argv': ['true']},
+        ]}, 'register': 'started'},
+        {'name': 'settle', 'remote.jobs.wait': {'name': [prefix + '-ok', prefix + '-bad', 'other-' + prefix]}},
+        {'name': 'consume ok', 'remote.jobs.receive': {'name': prefix + '-ok'}},
+        {'name': 'by id', 'remote.jobs.info': {'id': '{{ started.jobs[1].id }}'}},
+        {'name': 'by glob', 'remote.jobs.info': {'name': prefix + '-*'}},
+        {'name': 'by state', 'remote.jobs.info': {'name': prefix + '-*', 'state': ['running', 'failed']}},
+        {'name': 'more data', 'remote.jobs.info': {'name': ['%s-*' % prefix, 'other-' + prefix], 'has_more_data': True}},
+        {'name': 'no more data', 'remote.jobs.info': {'name': ['%s-*' % prefix, 'other-' + prefix], 'has_more_data': False}},
+        {'name': 'unknown id', 'remote.jobs.info': {'id': 'no-such-job'}},
+        {'name': 'cleanup', 'remote.jobs.remove': {'name': ['%s-*' % prefix, 'other-' + prefix], 'force': True}},
+    ], hosts='h1')
+    assert run.rc == 0, run.output
+    names = lambda task: sorted(j['name'] for j in run.result(task)['jobs'])  # noqa: E731
+    by_id = run.result('by id')
+    assert by_id['name'] == prefix + '-bad' and by_id['state'] == 'failed' and by_id['rc'] == 4
+    assert by_id['changed'] is False and run.status('by id') == 'ok', 'a failed job does not fail the info task'
+    assert names('by glob') == sorted([prefix + '-ok', prefix + '-bad', prefix + '-long'])
+    assert names('by state') == sorted([prefix + '-bad', prefix + '-long'])
+    assert names('more data') == sorted([prefix + '-bad', prefix + '-long'])
+    assert names('no more data') == sorted([prefix + '-ok', 'other-' + prefix])
+    assert run.result('unknown id')['jobs'] == []
+    job = run.result('by glob')['jobs'][0]
+    for key in ('id', 'name', 'state', 'has_more_data', 'location', 'command', 'pid', 'rc', 'reason', 'started',
+                'finished', 'results', 'stdout_path', 'stderr_path'):
+        assert key in job, key
+
+
+def test_keep_versus_consume(lab):
+    name = uniq('keep')
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'printf "0123456789"; echo oops >&2'}},
+        {'name': 'keep', 'remote.jobs.receive': {'name': name, 'keep': True, 'wait': True, 'timeout': 30}},
+        {'name': 'keep again', 'remote.jobs.receive': {'name': name, 'keep': True}},
+        {'name': 'info after keep', 'remote.jobs.info': {'name': name}},
+        {'name': 'part', 'remote.jobs.receive': {'name': name, 'max_bytes': 4}},
+        {'name': 'info after part', 'remote.jobs.info': {'name': name}},
+        {'name': 'rest', 'remote.jobs.receive': {'name': name}},
+        {'name': 'info after rest', 'remote.jobs.info': {'name': name}},
+        {'name': 'nothing new', 'remote.jobs.receive': {'name': name}},
+    ])
+    assert run.rc == 0, run.output
+    for host in ALL:
+        keep, again = run.result('keep', host), run.result('keep again', host)
+        assert keep['stdout'] == again['stdout'] == '0123456789' and keep['stderr'] == 'oops\n'
+        assert keep['changed'] is False and keep['has_more_data'] is True
+        assert run.result('info after keep', host)['has_more_data'] is True
+        part = run.result('part', host)
+        assert part['stdout'] == '0123' and part['stderr'] == 'oops', 'max_bytes bounds each stream'
+        assert part['truncated'] is True and part['changed'] is True
+        assert run.result('info after part', host)['has_more_data'] is True
+        rest = run.result('rest', host)
+        assert rest['stdout'] == '456789' and rest['stderr'] == '\n' and rest['has_more_data'] is False
+        assert run.result('info after rest', host)['has_more_data'] is False
+        nothing = run.result('nothing new', host)
+        assert nothing['stdout'] == '' and nothing['changed'] is False
+
+
+def test_receive_mid_run_returns_only_new_output(lab):
+    name = uniq('mid')
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'name': name,
+                                                'command': 'for i in $(seq 1 25); do echo "line $i"; sleep 0.1; done'}},
+        {'name': 'pause 1', 'ansible.builtin.pause': {'seconds': 1}},
+        {'name': 'r1', 'remote.jobs.receive': {'name': name}},
+        {'name': 'pause 2', 'ansible.builtin.pause': {'seconds': 1}},
+        {'name': 'r2', 'remote.jobs.receive': {'name': name}},
+        {'name': 'r3', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 30, 'auto_remove': True}},
+    ], hosts='h1')
+    assert run.rc == 0, run.output
+    r1, r2, r3 = (run.result(t) for t in ('r1', 'r2', 'r3'))
+    assert r1['state'] == 'running' and r1['stdout'], 'a receive mid-run returns what is there so far'
+    assert r2['stdout'] and not r2['stdout'].startswith('line 1\n'), 'the second receive returns only new output'
+    assert r1['stdout'] + r2['stdout'] + r3['stdout'] == ''.join('line %d\n' % i for i in range(1, 26))
+    assert r3['state'] == 'completed' and r3['removed'] is True
+    assert r3['id'] not in lab.job_dirs('h1'), 'auto_remove removed the job after the full receive'
+
+
+def test_wait_all_any_timeout_and_slices(lab):
+    fast, slow = uniq('fast'), uniq('slow')
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'jobs': [{'name': fast, 'command': 'sleep 0.3'},
+                                                         {'name': slow, 'command': 'sleep 5'}]}},
+        {'name': 'any', 'remote.jobs.wait': {'name': [fast, slow], 'any': True, 'timeout': 30}},
+        {'name': 'short', 'remote.jobs.wait': {'name': slow, 'timeout': 0.5}},
+        {'name': 'strict', 'remote.jobs.wait': {'name': slow, 'timeout': 0.5, 'fail_on_timeout': True},
+         'ignore_errors': True},
+        {'name': 'all in slices', 'remote.jobs.wait': {'name': [fast, slow], 'timeout': 30},
+         'vars': {'remote_jobs_wait_slice': 0.5}},
+        {'name': 'cleanup', 'remote.jobs.remove': {'name': [fast, slow]}},
+    ], hosts='h1,h2')
+    assert run.rc == 0, run.output
+    for host in ('h1', 'h2'):
+        states = {j['name']: j['state'] for j in run.result('any', host)['jobs']}
+        assert states == {fast: 'completed', slow: 'running'}
+        short = run.result('short', host)
+        assert short['timed_out'] is True and run.status('short', host) == 'ok' and short['state'] == 'running'
+        assert run.status('strict', host) == 'failed'
+        assert run.result('strict', host)['msg'].startswith('1 of 1 job(s) still running after 0.5 seconds')
+        done = run.result('all in slices', host)
+        assert done['timed_out'] is False and [j['state'] for j in done['jobs']] == ['completed', 'completed']
+        assert done['wait_calls'] >= 2, 'a wait longer than a slice takes several module calls'
+
+
+def test_stop_kills_the_whole_process_tree(lab):
+    name = uniq('tree')
+    command = 'sleep 300 & echo $!; sh -c "sleep 300 & echo \\$!; wait" & setsid sleep 300 & echo $!; wait'
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'command': command}},
+        {'name': 'pause', 'ansible.builtin.pause': {'seconds': 1}},
+        {'name': 'pids', 'remote.jobs.receive': {'name': name, 'keep': True}},
+        {'name': 'stop', 'remote.jobs.stop': {'name': name, 'grace': 2}},
+        {'name': 'stop again', 'remote.jobs.stop': {'name': name}},
+    ], hosts='h1')
+    assert run.rc == 0, run.output
+    pids = [int(p) for p in run.result('pids')['stdout'].split()]
+    assert len(pids) == 3
+    stopped = run.result('stop')
+    assert stopped['changed'] is True and (stopped['state'], stopped['reason']) == ('stopped', 'stop')
+    for pid in pids + [stopped['pid']]:
+        assert not proc_alive(pid), 'process %d of the job survived stop' % pid
+    assert run.result('stop again')['changed'] is False
+
+
+def test_timeout_is_enforced_on_the_target_without_a_controller(lab):
+    name = uniq('timeout')
+    run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'sleep 60', 'timeout': 1}}],
+                   hosts='h2')
+    assert run.rc == 0, run.output
+    job = run.result('start', 'h2')
+    # Nobody polls from the controller: the supervisor alone ends the job.
+    state = poll_state(lab, 'h2', job['id'], lambda s: s['state'] != 'running')
+    assert (state['state'], state['reason']) == ('stopped', 'timeout')
+    assert not proc_alive(state['pid'], state['pid_start_time'])
+
+
+def test_remove_refuses_running_jobs_without_force(lab):
+    name = uniq('rm')
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'sleep 60'}, 'register': 'started'},
+        {'name': 'refused', 'remote.jobs.remove': {'name': name}, 'ignore_errors': True},
+        {'name': 'still there', 'remote.jobs.info': {'name': name}},
+        {'name': 'check forced', 'remote.jobs.remove': {'name': name, 'force': True}, 'check_mode': True},
+        {'name': 'forced', 'remote.jobs.remove': {'name': name, 'force': True}},
+        {'name': 'again', 'remote.jobs.remove': {'id': '{{ started.id }}'}},
+    ], hosts='h3')
+    assert run.rc == 0, run.output
+    assert run.status('refused', 'h3') == 'failed'
+    assert 'refusing to remove running job(s)' in run.result('refused', 'h3')['msg']
+    assert 'force: true' in run.result('refused', 'h3')['msg']
+    assert run.result('still there', 'h3')['state'] == 'running'
+    assert run.result('check forced', 'h3')['changed'] is True
+    forced = run.result('forced', 'h3')
+    assert forced['changed'] is True and forced['removed'] is True and forced['state'] == 'stopped'
+    assert forced['id'] not in lab.job_dirs('h3')
+    assert not proc_alive(forced['pid'])
+    assert run.result('again', 'h3')['changed'] is False, 'removing a removed job is idempotent'
+
+
+def test_killed_supervisor_and_command_are_reported_lost(lab):
+    name = uniq('lost')
+    run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'sleep 300'}}], hosts='h1')
+    assert run.rc == 0, run.output
+    job = run.result('start')
+    state = lab.read_state('h1', job['id'])
+    os.kill(state['supervisor_pid'], signal.SIGKILL)
+    os.killpg(state['pid'], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while proc_alive(state['supervisor_pid'], state['supervisor_start_time']) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run = lab.play([
+        {'name': 'info', 'remote.jobs.info': {'name': name}},
+        {'name': 'wait', 'remote.jobs.wait': {'name': name, 'timeout': 5}},
+    ], hosts='h1')
+    assert run.rc == 0, run.output
+    info = run.result('info')
+    assert (info['state'], info['reason']) == ('failed', 'lost') and 'supervisor' in info['error']
+    assert run.result('wait')['timed_out'] is False, 'a lost job has ended'
+    assert lab.read_state('h1', job['id'])['reason'] == 'lost', 'lost is persisted'
+
+
+BAD_INPUT = [
+    ('info', {'id': '../x'}, r"invalid job id '\.\./x'"),
+    ('receive', {'id': ['ok', '../../etc']}, r'invalid job id'),
+    ('stop', {'id': 'a/b'}, r'invalid job id'),
+    ('remove', {'id': '..'}, r'invalid job id'),
+    ('receive', {'id': 'no-such-job'}, r'no job with id no-such-job'),
+    ('wait', {'id': 'no-such-job'}, r'no job with id no-such-job'),
+    ('stop', {'name': 'no-such-name'}, r'no job named no-such-name'),
+    ('start', {'command': 'true', 'argv': ['true']}, r'mutually exclusive: command\|argv'),
+    ('start', {'name': 'nothing'}, r'one of command or argv is required'),
+    ('start', {'command': 'true', 'results': 'nowhere'}, r'value of results must be one of: target, controller'),
+    ('start', {'command': 'true', 'bogus': 1}, r'Unsupported parameters .*bogus'),
+    ('start', {'command': 'true', 'timeout': -1}, r'timeout must not be negative'),
+    ('start', {'command': 'true', 'timeout': 0}, r'timeout must be a positive'),
+    ('start', {'jobs': [{'name': 'x'}]}, r'one of command or argv is required'),
+    ('start', {'jobs': [{'command': 'true', 'id': '../evil'}]}, r'invalid job id'),
+    ('start', {'argv': []}, r'argv must name a program'),
+    ('receive', {'name': 'x', 'keep': True, 'auto_remove': True}, r'keep and auto_remove contradict'),
+    ('wait', {}, r'one of the following is required: id, name'),
+    ('info', {'state': ['sleeping']}, r'value of state must be one or more of'),
+    ('remove', {'older_than': 'soon'}, r'older_than: expected a duration'),
+    ('remove', {}, r'one of the following is required'),
+]
+
+
+def test_bad_input_fails_with_a_clear_message_and_touches_nothing(lab, tmp_path):
+    root = str(tmp_path / 'never-created')
+    tasks = [{'name': 'bad %d' % i, 'remote.jobs.%s' % verb: dict(args, job_root=root), 'ignore_errors': True}
+             for i, (verb, args, _) in enumerate(BAD_INPUT)]
+    before = {host: lab.job_dirs(host) for host in ALL}
+    run = lab.play(tasks, hosts='h1', extra_args=['-vvv'])
+    for i, (verb, args, pattern) in enumerate(BAD_INPUT):
+        assert run.status('bad %d' % i) == 'failed', (verb, args)
+        msg = run.result('bad %d' % i)['msg']
+        assert re.search(pattern, msg), '%s %r: %r does not match %r' % (verb, args, msg, pattern)
+        assert '\n' not in msg.strip(), 'one line: %r' % msg
+    assert 'Traceback' not in run.output
+    assert not os.path.exists(root), 'bad input created the job root'
+    assert {host: lab.job_dirs(host) for host in ALL} == before
+
+
+def test_secrets_reach_no_file_and_no_output(lab):
+    env_secret, stdin_secret = 'env-' + uuid.uuid4().hex, 'stdin-' + uuid.uuid4().hex
+    name = uniq('secret')
+    # The job proves it saw both values by printing their lengths; neither value is printed anywhere.
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'read line; printf "%s %s\\n" "$(printf %s "$TOKEN" | wc -c)" "$(printf %s "$line" | wc -c)"',
+                                                'env': {'TOKEN': env_secret}, 'stdin': stdin_secret + '\n'}},
+        {'name': 'batch', 'remote.jobs.start': {'jobs': [{'name': name + '-b', 'argv': ['true'],
+                                                          'env': {'TOKEN': env_secret}}]}},
+        {'name': 'receive', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 30}},
+    ], hosts='h1', extra_args=['-vvv'])
+    assert run.rc == 0, run.output
+    assert run.result('receive')['stdout'] == '%d %d\n' % (len(env_secret), len(stdin_secret))
+    for secret in (env_secret, stdin_secret):
+        assert secret not in run.output
+        assert secret not in json.dumps(run.records)
+        for job_id in lab.job_dirs('h1'):
+            folder = os.path.join(lab.roots['h1'], job_id)
+            for file_name in os.listdir(folder):
+                with open(os.path.join(folder, file_name), 'rb') as handle:
+                    assert secret.encode() not in handle.read(), (job_id, file_name)
+
+
+def test_check_mode_changes_nothing(lab):
+    name = uniq('check')
+    before = lab.job_dirs('h2')
+    run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'true'}}], hosts='h2', check=True)
+    assert run.rc == 0, run.output
+    assert run.result('start', 'h2')['changed'] is True
+    assert lab.job_dirs('h2') == before
+
+
+def test_job_root_comes_from_the_host_variable(lab):
+    # Every host got its own remote_jobs_root; a job started on h1 is not visible on h2.
+    name = uniq('roots')
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'argv': ['true']}, 'when': "inventory_hostname == 'h1'"},
+        {'name': 'info', 'remote.jobs.info': {'name': name}},
+    ])
+    assert run.rc == 0, run.output
+    assert len(run.result('info', 'h1')['jobs']) == 1
+    assert run.result('info', 'h2')['jobs'] == [] and run.result('info', 'h3')['jobs'] == []
+    assert run.result('start', 'h1')['stdout_path'].startswith(lab.roots['h1'] + os.sep)
+
