@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
@@ -14,5 +13,7 @@ LINK = os.path.join(COLLECTIONS, 'ansible_collections', 'remote', 'jobs')
 if not os.path.exists(LINK):
     os.makedirs(os.path.dirname(LINK), exist_ok=True)
     os.symlink(os.path.relpath(ROOT, os.path.dirname(LINK)), LINK)
-if COLLECTIONS not in sys.path:
-    sys.path.insert(0, COLLECTIONS)
+# Import the collection the way ansible-core does (its collection finder), so unit tests and plugins agree.
+from ansible.plugins.loader import init_plugin_loader  # noqa: E402
+
+init_plugin_loader([COLLECTIONS])

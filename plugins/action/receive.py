@@ -4,13 +4,18 @@
 from __future__ import annotations
 
 from ansible_collections.remote.jobs.plugins.plugin_utils._action import JobsAction
+from ansible_collections.remote.jobs.plugins.plugin_utils._placement import Placement
 
 
 class ActionModule(JobsAction):
     VERB = 'receive'
 
     def run_verb(self, args, task_vars):
-        if not args['wait']:
-            return self._run_module(args, task_vars)
-        return self._sliced(args, task_vars, done=lambda r: not r.get('pending'),
-                            internal=lambda final: {'_final': final})
+        if args['wait']:
+            result = self._sliced(args, task_vars, done=lambda r: not r.get('pending'),
+                                  internal=lambda final: {'_final': final, '_plan': True})
+        else:
+            result = self._run_module(args, task_vars, _plan=True)
+        if result.get('failed'):
+            return result
+        return Placement(self, task_vars).complete(result, args)

@@ -186,7 +186,11 @@ SPECS = {
 
 # Options the action plugin passes to the module and a user never writes.
 INTERNAL = {
-    'receive': dict(_final=dict(type='bool', default=True)),
+    # _final: the last slice of a sliced wait (receive even if jobs still run);
+    # _plan: describe output of results=controller jobs as pieces to fetch instead of returning it as text;
+    # _commit: [{id, stream, start, end}] ranges the controller fetched and verified.
+    'receive': dict(_final=dict(type='bool', default=True), _plan=dict(type='bool', default=False),
+                    _commit=dict(type='list', elements='dict')),
 }
 
 

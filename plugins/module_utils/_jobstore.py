@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime
 import fcntl
 import fnmatch
+import hashlib
 import json
 import os
 import select
@@ -412,6 +413,7 @@ class Job:
             'started': st.get('started'),
             'finished': st.get('finished'),
             'results': spec.get('results', 'target'),
+            'results_dir': spec.get('results_dir'),
             'stdout_path': self.stdout_path,
             'stderr_path': self.stderr_path,
         }
@@ -555,6 +557,7 @@ class JobStore:
             'timeout': spec.get('timeout'),
             'results': spec.get('results') or 'target',
             'output_path': stdout_path,
+            'results_dir': spec.get('results_dir'),
             'stdout_path': stdout_path or os.path.join(final_dir, 'stdout'),
             'stderr_path': os.path.join(final_dir, 'stderr'),
             'created': now_iso(),
@@ -630,6 +633,73 @@ class JobStore:
             if not keep and new_offsets != offsets:
                 write_json_atomic(job.path('offsets.json'), new_offsets)
         return out, truncated
+
+    # results: controller - the controller fetches pieces, verifies them, then commits
+    def plan_fetch(self, job):
+        """Describe the bytes of each stream not fetched yet, as files the controller can fetch whole.
+
+        A piece from offset 0 is the output file itself (the controller keeps only its first `end` bytes);
+        a later piece is copied into .pieces/ so only new bytes travel. Returns a list of
+        {stream, start, end, sha256, path}."""
+        job.reload()
+        pieces = []
+        pieces_dir = job.path('.pieces')
+        with job.lock():
+            shutil.rmtree(pieces_dir, ignore_errors=True)
+            offsets, sizes = job.offsets(), job._sizes()
+            for stream, path in (('stdout', job.stdout_path), ('stderr', job.stderr_path)):
+                start, end = offsets[stream], sizes[stream]
+                if end <= start:
+                    continue
+                digest = hashlib.sha256()
+                source = path
+                with open(path, 'rb') as src:
+                    src.seek(start)
+                    if start:
+                        os.makedirs(pieces_dir, mode=0o700, exist_ok=True)
+                        source = os.path.join(pieces_dir, '%s-%d-%d' % (stream, start, end))
+                        fd = os.open(source, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                        dst = os.fdopen(fd, 'wb')
+                    else:
+                        dst = None
+                    try:
+                        left = end - start
+                        while left:
+                            chunk = src.read(min(left, 1 << 20))
+                            if not chunk:
+                                raise JobStoreError('%s of job %s shrank while it was read' % (stream, job.id))
+                            digest.update(chunk)
+                            if dst:
+                                dst.write(chunk)
+                            left -= len(chunk)
+                    finally:
+                        if dst:
+                            dst.close()
+                pieces.append({'stream': stream, 'start': start, 'end': end, 'sha256': digest.hexdigest(),
+                               'path': source})
+        return pieces
+
+    def commit_fetch(self, job, commits):
+        """Record fetched ranges as received; once a finished job's output is all fetched, drop it here.
+
+        commits: {stream: [start, end]}. A range is only recorded if nobody received past start meanwhile."""
+        with job.lock():
+            offsets = job.offsets()
+            new = dict(offsets)
+            for stream, (start, end) in commits.items():
+                if stream in new and new[stream] == start and end > start:
+                    new[stream] = end
+            if new != offsets:
+                write_json_atomic(job.path('offsets.json'), new)
+            shutil.rmtree(job.path('.pieces'), ignore_errors=True)
+            job._state_sig = None
+            job.reload()
+            sizes = job._sizes()
+            if job.finished and all(sizes[s] <= new[s] for s in sizes):
+                for path in (job.stdout_path, job.stderr_path):
+                    if os.path.exists(path) and os.path.getsize(path):
+                        os.truncate(path, 0)
+        return new != offsets
 
     # stop
     def stop(self, job, grace):

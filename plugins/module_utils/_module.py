@@ -19,7 +19,7 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
 from ansible_collections.remote.jobs.plugins.module_utils._jobstore import JobStore, JobStoreError
 
 DEFAULT_JOB_ROOT = '~/.ansible_jobs'
-_START_KEYS = ('id', 'name', 'command', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'results', 'output_path')
+_START_KEYS = ('id', 'name', 'command', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'results', 'output_path', 'results_dir')
 
 
 # Ansible reserves a top-level "results" (loop results); the placement stays inside each job object.
@@ -59,6 +59,8 @@ def _text(data):
 
 def _receive(module, store, p):
     jobs = store.select(ids=p['id'], names=p['name'], require=True)
+    if p['_commit'] is not None:
+        return _commit(module, store, p, jobs)
     timed_out = False
     if p['wait']:
         timed_out = store.wait(jobs, timeout=p['timeout'])
@@ -67,6 +69,11 @@ def _receive(module, store, p):
     keep = p['keep'] or module.check_mode
     views, changed = [], False
     for job in jobs:
+        if p['_plan'] and job.spec.get('results') == 'controller':
+            view = job.view()
+            view['pieces'] = [] if module.check_mode else store.plan_fetch(job)
+            views.append(view)
+            continue
         data, truncated = store.receive(job, keep=keep, max_bytes=p['max_bytes'])
         view = job.view()
         stdout, stderr = _text(data['stdout']), _text(data['stderr'])
@@ -79,6 +86,24 @@ def _receive(module, store, p):
             changed = True
         views.append(view)
     return job_result(views, changed, timed_out=timed_out)
+
+
+def _commit(module, store, p, jobs):
+    """Second half of a results=controller receive: the controller verified these ranges."""
+    by_id = {}
+    for item in p['_commit']:
+        by_id.setdefault(item.get('id'), {})[item.get('stream')] = (int(item.get('start')), int(item.get('end')))
+    views, changed = [], False
+    for job in jobs:
+        if job.id in by_id:
+            changed = store.commit_fetch(job, by_id[job.id]) or changed
+        view = job.view()
+        view['removed'] = False
+        if p['auto_remove'] and job.finished and not view['has_more_data']:
+            view['removed'] = store.remove(job)
+            changed = True
+        views.append(view)
+    return job_result(views, changed)
 
 
 def _wait(module, store, p):

@@ -24,6 +24,7 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
     check_common,
     check_start,
 )
+from ansible_collections.remote.jobs.plugins.plugin_utils._placement import Placement, PlacementError
 
 display = Display()
 
@@ -55,10 +56,11 @@ class JobsAction(ActionBase):
         try:
             args = self._validated_args(task_vars)
             result.update(self.run_verb(args, task_vars))
+            Placement(self, task_vars).annotate(result)
             # A job's non-zero rc at the top level describes the job, not this task: the task failed only if
             # the module said so.
             result.setdefault('failed', False)
-        except (AnsibleActionFail, JobArgumentError) as exc:
+        except (AnsibleActionFail, JobArgumentError, PlacementError) as exc:
             result.update(failed=True, msg=getattr(exc, 'message', None) or str(exc))
         return result
 
@@ -72,13 +74,18 @@ class JobsAction(ActionBase):
         check_common(args)
         if self.VERB == 'start':
             check_start(args)
+            # results_dir is a controller path: make it absolute here, relative to the playbook.
+            for spec in [args] + list(args.get('jobs') or []):
+                if spec.get('results_dir'):
+                    spec['results_dir'] = Placement(self, task_vars).absolute(spec['results_dir'])
         if args.get('job_root') is None and task_vars.get('remote_jobs_root') is not None:
             args['job_root'] = str(self._templar.template(task_vars['remote_jobs_root']))
         return args
 
-    def _run_module(self, args, task_vars, **internal):
+    def _run_module(self, args, task_vars, _verb=None, **internal):
+        """Run this verb's module (or _verb's) with args plus internal options; None values are left out."""
         module_args = {k: v for k, v in dict(args, **internal).items() if v is not None}
-        result = self._execute_module(module_name=module_name(self.VERB, self._connection),
+        result = self._execute_module(module_name=module_name(_verb or self.VERB, self._connection),
                                       module_args=module_args, task_vars=task_vars)
         invocation = result.get('invocation')
         if isinstance(invocation, dict) and isinstance(invocation.get('module_args'), dict):

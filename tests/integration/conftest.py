@@ -87,6 +87,17 @@ class Sshd:
             self.proc.terminate()
             self.proc.wait(10)
 
+    def crash(self):
+        """Kill the listener and every session it serves at once (SIGKILL), as a network cut would."""
+        from ansible_collections.remote.jobs.plugins.module_utils._jobstore import descendants
+        victims = descendants(self.proc.pid) | {self.proc.pid}
+        for pid in victims:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        self.proc.wait(10)
+
 
 @pytest.fixture(scope='session')
 def sshd(tmp_path_factory):

@@ -1,0 +1,195 @@
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""results: controller - fetch new output into <results_dir>/<inventory_hostname>/<id>/ on the controller.
+
+Private to the collection: may change in any release.
+
+The target describes the bytes not fetched yet as pieces (stream, start, end, sha256, path). Each piece travels
+with the connection's fetch_file (sftp/scp over SSH, not base64 in JSON), is checked against the target's sha256,
+appended to the controller copy, and only then committed, which lets the target drop it. A fetch that breaks
+leaves the target untouched; the next receive fetches the same range again and the controller copy is cut back
+to the range's start first, so nothing is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from ansible.errors import AnsibleError
+from ansible.utils.display import Display
+
+display = Display()
+
+CHUNK = 1 << 20
+DEFAULT_RESULTS_DIR = 'job_results'
+# Ansible reserves a top-level "results" (loop results); see module_utils/_module.py.
+_NOT_AT_TOP = frozenset(['results'])
+_RESULT_KEYS = frozenset(['changed', 'failed', 'msg', 'jobs', 'invocation', 'timed_out', 'wait_calls'])
+
+
+class PlacementError(AnsibleError):
+    pass
+
+
+def set_jobs(result, views):
+    """Put views in result['jobs'] and, for exactly one job, its fields at the top level."""
+    old = result.get('jobs') or []
+    if len(old) == 1:
+        for key in old[0]:
+            if key not in _RESULT_KEYS:
+                result.pop(key, None)
+    result['jobs'] = views
+    if len(views) == 1:
+        for key, value in views[0].items():
+            if key not in _NOT_AT_TOP and key not in _RESULT_KEYS:
+                result[key] = value
+    return result
+
+
+def _text(data):
+    return data.decode('utf-8', errors='replace')
+
+
+class Placement:
+    def __init__(self, action, task_vars):
+        self.action = action
+        self.task_vars = task_vars
+        self.host = task_vars.get('inventory_hostname') or action._play_context.remote_addr
+
+    def absolute(self, folder):
+        """A controller folder: ~ expanded, relative paths taken from the playbook's folder."""
+        folder = os.path.expanduser(str(self.action._templar.template(folder)))
+        if not os.path.isabs(folder):
+            folder = os.path.join(self.action._loader.get_basedir(), folder)
+        return os.path.normpath(folder)
+
+    def results_dir(self, view):
+        """results_dir given at start, else the remote_jobs_results_dir variable, else job_results/."""
+        return self.absolute(view.get('results_dir') or self.task_vars.get('remote_jobs_results_dir')
+                             or DEFAULT_RESULTS_DIR)
+
+    def dest(self, view):
+        return os.path.join(self.results_dir(view), self.host, view['id'])
+
+    def annotate(self, result):
+        """Add the controller folder as dest to every results=controller job in a result."""
+        views = result.get('jobs')
+        if not isinstance(views, list):
+            return result
+        if any(isinstance(v, dict) and v.get('results') == 'controller' and 'id' in v for v in views):
+            for view in views:
+                if view.get('results') == 'controller':
+                    view['dest'] = self.dest(view)
+            set_jobs(result, views)
+        return result
+
+    # --- receive -------------------------------------------------------------------------------------------------
+    def complete(self, result, args, with_text=True):
+        """Fetch the pieces a planning receive described, commit them, and fill in the text fields."""
+        views = result.get('jobs') or []
+        planned = [v for v in views if 'pieces' in v]
+        if not planned:
+            return result
+        commits = []
+        for view in planned:
+            pieces = view.pop('pieces')
+            dest = self.dest(view)
+            text = {'stdout': b'', 'stderr': b''}
+            truncated = False
+            for piece in pieces:
+                head = self._fetch_piece(view, piece, dest, args['max_bytes'] if with_text else None)
+                text[piece['stream']] = head
+                truncated = truncated or (args['max_bytes'] and piece['end'] - piece['start'] > args['max_bytes'])
+                commits.append({'id': view['id'], 'stream': piece['stream'], 'start': piece['start'],
+                                'end': piece['end']})
+            if with_text:
+                stdout, stderr = _text(text['stdout']), _text(text['stderr'])
+                view.update(stdout=stdout, stderr=stderr, stdout_lines=stdout.splitlines(),
+                            stderr_lines=stderr.splitlines(), truncated=bool(truncated), removed=False)
+            view['dest'] = dest
+            view['fetched_bytes'] = sum(p['end'] - p['start'] for p in pieces)
+        keep = args.get('keep') or self.action._task.check_mode
+        if not keep and (commits or args.get('auto_remove')):
+            committed = self.action._run_module(
+                dict(args, id=[v['id'] for v in planned], name=None, wait=False), self.task_vars, _verb='receive',
+                _commit=commits)
+            if committed.get('failed'):
+                raise PlacementError('the output was fetched to the controller but the target did not record it: %s'
+                                     % committed.get('msg'))
+            fresh = {v['id']: v for v in committed.get('jobs', [])}
+            for view in planned:
+                for key in ('state', 'reason', 'rc', 'finished', 'has_more_data', 'removed'):
+                    if key in fresh.get(view['id'], {}):
+                        view[key] = fresh[view['id']][key]
+            result['changed'] = result.get('changed') or bool(commits) or committed.get('changed', False)
+        for view in planned:
+            self._write_job_json(view)
+        return set_jobs(result, views)
+
+    def _fetch_piece(self, view, piece, dest, max_bytes):
+        """Fetch one piece, verify it, append it to dest/<stream>; return its first max_bytes bytes."""
+        stream, start, end = piece['stream'], int(piece['start']), int(piece['end'])
+        length = end - start
+        os.makedirs(dest, mode=0o700, exist_ok=True)
+        incoming = os.path.join(dest, '.incoming-%s-%d' % (stream, start))
+        try:
+            try:
+                self.action._connection.fetch_file(piece['path'], incoming)
+            except Exception as exc:  # the connection's own errors vary by plugin
+                raise PlacementError('fetching %s of job %s from %s failed: %s. The target copy is intact: '
+                                     'run receive again' % (stream, view['id'], self.host, exc))
+            digest = hashlib.sha256()
+            head = b''
+            with open(incoming, 'rb') as src:
+                left = length
+                while left:
+                    chunk = src.read(min(left, CHUNK))
+                    if not chunk:
+                        raise PlacementError('%s of job %s arrived short (%d of %d bytes): the target copy is intact, '
+                                             'run receive again' % (stream, view['id'], length - left, length))
+                    digest.update(chunk)
+                    left -= len(chunk)
+                if digest.hexdigest() != piece['sha256']:
+                    raise PlacementError('%s of job %s failed its sha256 check after the fetch: the target copy is '
+                                         'intact, run receive again' % (stream, view['id']))
+                self._append(os.path.join(dest, stream), src, start, length, view)
+                if max_bytes is not None:
+                    src.seek(0)
+                    head = src.read(min(length, max_bytes) if max_bytes else length)
+            return head
+        finally:
+            try:
+                os.unlink(incoming)
+            except OSError:
+                pass
+
+    def _append(self, path, src, start, length, view):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        with os.fdopen(fd, 'r+b') as dst:
+            size = os.fstat(fd).st_size
+            if size > start:
+                # A previous fetch of this range got here but was never committed on the target: redo it.
+                dst.truncate(start)
+            elif size < start:
+                display.warning('%s: the controller copy %s has %d bytes but the target already dropped %d: '
+                                'the missing bytes cannot be fetched again' % (view['id'], path, size, start))
+            dst.seek(0, os.SEEK_END)
+            src.seek(0)
+            left = length
+            while left:
+                chunk = src.read(min(left, CHUNK))
+                dst.write(chunk)
+                left -= len(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+
+    def _write_job_json(self, view):
+        dest = view['dest']
+        os.makedirs(dest, mode=0o700, exist_ok=True)
+        record = {k: v for k, v in view.items() if k not in ('stdout', 'stderr', 'stdout_lines', 'stderr_lines')}
+        tmp = os.path.join(dest, '.job.json.tmp')
+        with open(tmp, 'w') as handle:
+            json.dump(record, handle, indent=2, sort_keys=True)
+        os.replace(tmp, os.path.join(dest, 'job.json'))

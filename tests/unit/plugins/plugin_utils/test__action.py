@@ -1,0 +1,102 @@
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The action plugins pick remote.jobs.win_<verb> for PowerShell connections and remote.jobs.<verb> otherwise.
+
+Real ansible-core connection and shell plugins are loaded; only the module execution is recorded instead of sent,
+since no Windows host exists here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.playbook.play_context import PlayContext
+from ansible.playbook.task import Task
+from ansible.plugins.loader import action_loader, connection_loader, shell_loader
+from ansible.template import Templar
+
+from ansible_collections.remote.jobs.plugins.plugin_utils._action import is_windows, module_name
+
+CONNECTIONS = [
+    # (connection plugin, shell plugin or None, expects Windows)
+    ('ssh', None, False),
+    ('local', None, False),
+    ('ssh', 'powershell', True),
+    ('winrm', None, True),
+    ('psrp', None, True),
+]
+
+VERB_ARGS = {
+    'start': {'name': 'build', 'command': 'make all', 'timeout': 60},
+    'info': {'name': ['build*'], 'state': ['running']},
+    'receive': {'id': 'abc', 'keep': True},
+    'wait': {'id': ['abc', 'def'], 'timeout': 5},
+    'stop': {'name': 'build', 'grace': 2},
+    'remove': {'name': 'build*', 'force': True},
+}
+
+
+def connection(name, shell):
+    kwargs = {'shell': shell_loader.get(shell)} if shell else {}
+    return connection_loader.get(name, PlayContext(), '/dev/null', **kwargs)
+
+
+def run_action(verb, conn, args, task_vars=None):
+    task = Task()
+    task.args = dict(args)
+    loader = DataLoader()
+    action = action_loader.get('remote.jobs.%s' % verb, task=task, connection=conn, play_context=PlayContext(),
+                               loader=loader, templar=Templar(loader), shared_loader_obj=None)
+    calls = []
+
+    def execute_module(module_name=None, module_args=None, task_vars=None, **kwargs):
+        calls.append((module_name, dict(module_args)))
+        return {'changed': False, 'jobs': [], 'timed_out': False}
+
+    action._execute_module = execute_module
+    result = action.run(task_vars=dict(task_vars or {}, inventory_hostname='host1'))
+    return result, calls
+
+
+@pytest.mark.parametrize('conn_name,shell,windows', CONNECTIONS)
+def test_shell_family_decides(conn_name, shell, windows):
+    conn = connection(conn_name, shell)
+    assert is_windows(conn) is windows
+    assert module_name('wait', conn) == ('remote.jobs.win_wait' if windows else 'remote.jobs.wait')
+
+
+@pytest.mark.parametrize('verb', sorted(VERB_ARGS))
+def test_each_verb_routes_with_the_same_arguments(verb):
+    seen = {}
+    for conn_name, shell, windows in CONNECTIONS:
+        result, calls = run_action(verb, connection(conn_name, shell), VERB_ARGS[verb],
+                                   task_vars={'remote_jobs_root': '/srv/jobs'})
+        assert not result.get('failed'), result
+        assert calls, 'no module ran'
+        name, module_args = calls[0]
+        assert name == 'remote.jobs.%s%s' % ('win_' if windows else '', verb)
+        assert module_args['job_root'] == '/srv/jobs', 'job_root comes from remote_jobs_root'
+        seen[(conn_name, shell)] = module_args
+    first = next(iter(seen.values()))
+    for key, module_args in seen.items():
+        # Slices depend on the connection's timeouts; everything else is the same.
+        strip = lambda a: {k: v for k, v in a.items() if k != 'timeout' or verb not in ('wait', 'receive')}  # noqa: E731
+        assert strip(module_args) == strip(first), key
+
+
+def test_bad_input_never_reaches_a_module():
+    result, calls = run_action('receive', connection('ssh', None), {'id': '../etc'})
+    assert result['failed'] and 'invalid job id' in result['msg'] and calls == []
+    result, calls = run_action('start', connection('winrm', None), {'command': 'x', 'argv': ['y']})
+    assert result['failed'] and 'mutually exclusive' in result['msg'] and calls == []
+
+
+def test_long_waits_are_sliced_below_the_connection_timeout():
+    # WinRM's operation timeout (default 20 s) bounds each module call of a long wait.
+    conn = connection('winrm', None)
+    result, calls = run_action('wait', conn, {'id': 'abc', 'timeout': 100})
+    assert calls[0][1]['timeout'] <= 15
+    conn = connection('ssh', None)
+    result, calls = run_action('wait', conn, {'id': 'abc', 'timeout': 100}, task_vars={'remote_jobs_wait_slice': 3})
+    assert calls[0][1]['timeout'] == 3
