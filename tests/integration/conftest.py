@@ -17,7 +17,8 @@ import time
 import pytest
 import yaml
 
-from tests.conftest import COLLECTIONS, ROOT
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
 
 HOSTS = {'h1': '127.0.0.1', 'h2': '127.0.0.2', 'h3': '127.0.0.3'}
 SSHD_CANDIDATES = ('/usr/sbin/sshd', '/usr/local/sbin/sshd', '/sbin/sshd')

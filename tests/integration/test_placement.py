@@ -67,7 +67,7 @@ def test_results_controller_incremental_fetch_and_drop(lab, tmp_path):
     run = lab.play([
         {'name': 'start', 'remote.jobs.start': {
             'name': name, 'results': 'controller', 'results_dir': str(results_dir),
-            'command': 'for i in $(seq 1 20); do echo "out $i"; echo "err $i" >&2; sleep 0.1; done'}},
+            'command': 'for i in $(seq 1 40); do echo "out $i"; echo "err $i" >&2; sleep 0.1; done'}},
         {'name': 'pause', 'ansible.builtin.pause': {'seconds': 1}},
         {'name': 'r1', 'remote.jobs.receive': {'name': name}},
         {'name': 'wait', 'remote.jobs.wait': {'name': name, 'timeout': 30}},
@@ -75,8 +75,8 @@ def test_results_controller_incremental_fetch_and_drop(lab, tmp_path):
         {'name': 'info', 'remote.jobs.info': {'name': name}},
     ], hosts='h1,h2')
     assert run.rc == 0, run.output
-    whole_out = ''.join('out %d\n' % i for i in range(1, 21))
-    whole_err = ''.join('err %d\n' % i for i in range(1, 21))
+    whole_out = ''.join('out %d\n' % i for i in range(1, 41))
+    whole_err = ''.join('err %d\n' % i for i in range(1, 41))
     for host in ('h1', 'h2'):
         job_id = run.result('start', host)['id']
         dest = results_dir / host / job_id

@@ -141,7 +141,7 @@ def test_receive_mid_run_returns_only_new_output(lab):
     name = uniq('mid')
     run = lab.play([
         {'name': 'start', 'remote.jobs.start': {'name': name,
-                                                'command': 'for i in $(seq 1 25); do echo "line $i"; sleep 0.1; done'}},
+                                                'command': 'for i in $(seq 1 40); do echo "line $i"; sleep 0.1; done'}},
         {'name': 'pause 1', 'ansible.builtin.pause': {'seconds': 1}},
         {'name': 'r1', 'remote.jobs.receive': {'name': name}},
         {'name': 'pause 2', 'ansible.builtin.pause': {'seconds': 1}},
@@ -152,7 +152,7 @@ def test_receive_mid_run_returns_only_new_output(lab):
     r1, r2, r3 = (run.result(t) for t in ('r1', 'r2', 'r3'))
     assert r1['state'] == 'running' and r1['stdout'], 'a receive mid-run returns what is there so far'
     assert r2['stdout'] and not r2['stdout'].startswith('line 1\n'), 'the second receive returns only new output'
-    assert r1['stdout'] + r2['stdout'] + r3['stdout'] == ''.join('line %d\n' % i for i in range(1, 26))
+    assert r1['stdout'] + r2['stdout'] + r3['stdout'] == ''.join('line %d\n' % i for i in range(1, 41))
     assert r3['state'] == 'completed' and r3['removed'] is True
     assert r3['id'] not in lab.job_dirs('h1'), 'auto_remove removed the job after the full receive'
 
