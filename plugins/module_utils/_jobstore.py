@@ -250,6 +250,25 @@ def _set_child_subreaper():
         pass
 
 
+def punch_hole(path, length):
+    """Free the disk blocks of the first length bytes of path, keeping its size (Linux; best effort).
+
+    Reads of that range return zeros afterwards; the appending writer is not disturbed."""
+    if not sys.platform.startswith('linux'):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+        fd = os.open(path, os.O_WRONLY)
+    except (OSError, AttributeError, ImportError):
+        return False
+    try:
+        return libc.fallocate(fd, 0x01 | 0x02, 0, length) == 0  # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
+    finally:
+        os.close(fd)
+
+
 def _close_fds(keep):
     try:
         fds = [int(fd) for fd in os.listdir('/proc/self/fd' if _HAVE_PROC else '/dev/fd')]
@@ -699,6 +718,11 @@ class JobStore:
                 for path in (job.stdout_path, job.stderr_path):
                     if os.path.exists(path) and os.path.getsize(path):
                         os.truncate(path, 0)
+            else:
+                # Still running: the command appends to these files, so free the fetched bytes in place.
+                for stream, path in (('stdout', job.stdout_path), ('stderr', job.stderr_path)):
+                    if new[stream]:
+                        punch_hole(path, new[stream])
         return new != offsets
 
     # stop

@@ -320,3 +320,35 @@ def test_select_filters(store):
     assert ids(store.select(older_than=3600)) == []
     assert ids(store.select(older_than=0)) == sorted([a.id, b.id]), 'running jobs never match older_than'
     store.stop(c, grace=1)
+
+
+def test_controller_commits_free_fetched_bytes_of_a_running_job(store):
+    job = start(store, command='head -c 8388608 /dev/zero | tr "\\0" x; echo; sleep 30', results='controller')
+    deadline = time.monotonic() + 10
+    while os.path.getsize(job.stdout_path) < 8388609 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.fsync(os.open(job.stdout_path, os.O_RDONLY))
+    (piece,) = store.plan_fetch(job)
+    assert (piece['stream'], piece['start'], piece['end']) == ('stdout', 0, 8388609)
+    probe = os.path.join(store.root, 'probe')
+    with open(probe, 'wb') as handle:
+        handle.write(b'x' * 65536)
+    if not js.punch_hole(probe, 65536):
+        pytest.skip('this file system cannot punch holes')
+    store.commit_fetch(job, {'stdout': (0, piece['end'])})
+    st = os.stat(job.stdout_path)
+    assert st.st_size == 8388609, 'the running writer keeps its offsets'
+    assert st.st_blocks * 512 < 1024 * 1024, 'the fetched bytes no longer take space on the target'
+    assert job.offsets()['stdout'] == 8388609 and job.has_more_data()
+    assert store.plan_fetch(job) == [], 'nothing new to fetch'
+    store.stop(job, grace=1)
+    out, _ = store.receive(job)
+    assert out['stdout'] == b'', 'and nothing fetched comes back'
+
+
+def test_commit_is_refused_when_someone_received_meanwhile(store):
+    job = wait(store, start(store, command='echo abc', results='controller'))
+    (piece,) = store.plan_fetch(job)
+    store.receive(job)  # another reader consumed it first
+    assert store.commit_fetch(job, {'stdout': (0, piece['end'])}) is False
+    assert job.offsets()['stdout'] == 4
