@@ -625,15 +625,17 @@ class JobStore:
             time.sleep(POLL if deadline is None else max(0.0, min(POLL, deadline - time.monotonic())))
 
     # receive
-    def receive(self, job, keep=False, max_bytes=0):
-        """Output not yet received. Consumes it unless keep. Returns (dict of bytes per stream, truncated)."""
+    def read_new(self, job, max_bytes=0):
+        """Output not yet received, without consuming it.
+
+        Returns (bytes per stream, truncated, offset each stream's bytes start at). While the job runs, an
+        incomplete UTF-8 sequence at the end is held back for the next read."""
         job.reload()
         finished = job.finished
-        out, truncated = {}, False
+        out, truncated, starts = {}, False, {}
         with job.lock():
             offsets = job.offsets()
             sizes = job._sizes()
-            new_offsets = dict(offsets)
             for stream, path in (('stdout', job.stdout_path), ('stderr', job.stderr_path)):
                 start = min(offsets[stream], sizes[stream])
                 count = sizes[stream] - start
@@ -648,9 +650,17 @@ class JobStore:
                         data = data[:_utf8_safe_end(data)]
                 truncated = truncated or start + len(data) < sizes[stream]
                 out[stream] = data
-                new_offsets[stream] = start + len(data)
-            if not keep and new_offsets != offsets:
-                write_json_atomic(job.path('offsets.json'), new_offsets)
+                starts[stream] = start
+        return out, truncated, starts
+
+    def receive(self, job, keep=False, max_bytes=0):
+        """Output not yet received; consumed unless keep. Returns (bytes per stream, truncated).
+
+        Only the bytes this call read are consumed: a concurrent consumer that got them first wins them."""
+        out, truncated, starts = self.read_new(job, max_bytes)
+        if not keep:
+            accepted = self.commit(job, {s: (starts[s], starts[s] + len(out[s])) for s in out})
+            out = {s: (data if accepted.get(s, True) else b'') for s, data in out.items()}
         return out, truncated
 
     # results: controller - the controller fetches pieces, verifies them, then commits
@@ -698,32 +708,45 @@ class JobStore:
                                'path': source})
         return pieces
 
-    def commit_fetch(self, job, commits):
-        """Record fetched ranges as received; once a finished job's output is all fetched, drop it here.
+    def commit(self, job, ranges):
+        """Record ranges the controller now holds as received (second half of a consuming receive).
 
-        commits: {stream: [start, end]}. A range is only recorded if nobody received past start meanwhile."""
+        ranges: {stream: (start, end)}. A range is accepted only if nobody received past its start meanwhile, so
+        of two concurrent consumers exactly one gets each byte. Returns {stream: accepted}. For results=controller
+        the target then drops what was fetched."""
+        accepted = {}
         with job.lock():
             offsets = job.offsets()
             new = dict(offsets)
-            for stream, (start, end) in commits.items():
-                if stream in new and new[stream] == start and end > start:
-                    new[stream] = end
+            for stream, (start, end) in ranges.items():
+                if stream in new and end > start:
+                    accepted[stream] = new[stream] == start
+                    if accepted[stream]:
+                        new[stream] = end
             if new != offsets:
                 write_json_atomic(job.path('offsets.json'), new)
             shutil.rmtree(job.path('.pieces'), ignore_errors=True)
-            job._state_sig = None
-            job.reload()
-            sizes = job._sizes()
-            if job.finished and all(sizes[s] <= new[s] for s in sizes):
-                for path in (job.stdout_path, job.stderr_path):
-                    if os.path.exists(path) and os.path.getsize(path):
-                        os.truncate(path, 0)
-            else:
-                # Still running: the command appends to these files, so free the fetched bytes in place.
-                for stream, path in (('stdout', job.stdout_path), ('stderr', job.stderr_path)):
-                    if new[stream]:
-                        punch_hole(path, new[stream])
-        return new != offsets
+            if job.spec.get('results') == 'controller':
+                self._drop_fetched(job, new)
+        return accepted
+
+    def _drop_fetched(self, job, offsets):
+        """results=controller: the controller holds the bytes up to offsets, so the target lets them go.
+
+        A finished job's files are emptied once all is fetched; a running job's fetched bytes are freed in place
+        (its command still appends to the files). Called with the job's lock held."""
+        job._state_sig = None
+        job.reload()
+        sizes = job._sizes()
+        streams = (('stdout', job.stdout_path), ('stderr', job.stderr_path))
+        if job.finished and all(sizes[s] <= offsets[s] for s in sizes):
+            for _, path in streams:
+                if os.path.exists(path) and os.path.getsize(path):
+                    os.truncate(path, 0)
+            return
+        for stream, path in streams:
+            if offsets[stream]:
+                punch_hole(path, offsets[stream])
 
     # stop
     def stop(self, job, grace):

@@ -58,6 +58,9 @@ def _text(data):
 
 
 def _receive(module, store, p):
+    """Receive output. With _plan (what the action plugin always asks for) nothing is consumed here: the result
+    says which ranges were read (target) or which pieces to fetch (controller), and a second call with _commit
+    records what the controller really got, so a dropped connection never loses output."""
     jobs = store.select(ids=p['id'], names=p['name'], require=True)
     if p['_commit'] is not None:
         return _commit(module, store, p, jobs)
@@ -74,31 +77,38 @@ def _receive(module, store, p):
             view['pieces'] = [] if module.check_mode else store.plan_fetch(job)
             views.append(view)
             continue
-        data, truncated = store.receive(job, keep=keep, max_bytes=p['max_bytes'])
+        if p['_plan']:
+            data, truncated, starts = store.read_new(job, max_bytes=p['max_bytes'])
+            ranges = {s: [starts[s], starts[s] + len(data[s])] for s in data if data[s]}
+        else:
+            data, truncated = store.receive(job, keep=keep, max_bytes=p['max_bytes'])
+            ranges = None
         view = job.view()
         stdout, stderr = _text(data['stdout']), _text(data['stderr'])
         view.update(stdout=stdout, stderr=stderr, stdout_lines=stdout.splitlines(), stderr_lines=stderr.splitlines(),
                     truncated=truncated, removed=False)
-        if not keep and (data['stdout'] or data['stderr']):
-            changed = True
-        if p['auto_remove'] and not keep and job.finished and not view['has_more_data']:
-            view['removed'] = store.remove(job)
-            changed = True
+        if ranges is not None:
+            view['ranges'] = ranges
+        elif not keep:
+            changed = changed or bool(data['stdout'] or data['stderr'])
+            if p['auto_remove'] and job.finished and not view['has_more_data']:
+                view['removed'] = store.remove(job)
+                changed = True
         views.append(view)
     return job_result(views, changed, timed_out=timed_out)
 
 
 def _commit(module, store, p, jobs):
-    """Second half of a results=controller receive: the controller verified these ranges."""
+    """Second half of a receive: record the ranges the controller now holds."""
     by_id = {}
     for item in p['_commit']:
         by_id.setdefault(item.get('id'), {})[item.get('stream')] = (int(item.get('start')), int(item.get('end')))
     views, changed = [], False
     for job in jobs:
-        if job.id in by_id:
-            changed = store.commit_fetch(job, by_id[job.id]) or changed
+        accepted = store.commit(job, by_id[job.id]) if job.id in by_id else {}
+        changed = changed or any(accepted.values())
         view = job.view()
-        view['removed'] = False
+        view.update(committed=accepted, removed=False)
         if p['auto_remove'] and job.finished and not view['has_more_data']:
             view['removed'] = store.remove(job)
             changed = True

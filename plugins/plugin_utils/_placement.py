@@ -87,20 +87,24 @@ class Placement:
 
     # --- receive -------------------------------------------------------------------------------------------------
     def complete(self, result, args, with_text=True):
-        """Fetch the pieces a planning receive described, commit them, and fill in the text fields."""
+        """Second half of a receive: fetch what results=controller jobs planned, then commit what the controller
+        now holds (either placement), so output counts as received only once it has arrived here."""
         views = result.get('jobs') or []
-        planned = [v for v in views if 'pieces' in v]
-        if not planned:
+        involved = [v for v in views if 'pieces' in v or 'ranges' in v]
+        if not involved:
             return result
         commits = []
-        for view in planned:
+        for view in involved:
+            if 'ranges' in view:
+                for stream, (start, end) in sorted(view.pop('ranges').items()):
+                    commits.append({'id': view['id'], 'stream': stream, 'start': start, 'end': end})
+                continue
             pieces = view.pop('pieces')
             dest = self.dest(view)
             text = {'stdout': b'', 'stderr': b''}
             truncated = False
             for piece in pieces:
-                head = self._fetch_piece(view, piece, dest, args['max_bytes'] if with_text else None)
-                text[piece['stream']] = head
+                text[piece['stream']] = self._fetch_piece(view, piece, dest, args['max_bytes'] if with_text else None)
                 truncated = truncated or (args['max_bytes'] and piece['end'] - piece['start'] > args['max_bytes'])
                 commits.append({'id': view['id'], 'stream': piece['stream'], 'start': piece['start'],
                                 'end': piece['end']})
@@ -113,19 +117,26 @@ class Placement:
         keep = args.get('keep') or self.action._task.check_mode
         if not keep and (commits or args.get('auto_remove')):
             committed = self.action._run_module(
-                dict(args, id=[v['id'] for v in planned], name=None, wait=False), self.task_vars, _verb='receive',
+                dict(args, id=[v['id'] for v in involved], name=None, wait=False), self.task_vars, _verb='receive',
                 _commit=commits)
             if committed.get('failed'):
-                raise PlacementError('the output was fetched to the controller but the target did not record it: %s'
-                                     % committed.get('msg'))
+                raise PlacementError('the output reached the controller but the target did not record it as '
+                                     'received: %s' % committed.get('msg'))
             fresh = {v['id']: v for v in committed.get('jobs', [])}
-            for view in planned:
+            for view in involved:
+                now = fresh.get(view['id'], {})
                 for key in ('state', 'reason', 'rc', 'finished', 'has_more_data', 'removed'):
-                    if key in fresh.get(view['id'], {}):
-                        view[key] = fresh[view['id']][key]
-            result['changed'] = result.get('changed') or bool(commits) or committed.get('changed', False)
-        for view in planned:
-            self._write_job_json(view)
+                    if key in now:
+                        view[key] = now[key]
+                for stream, accepted in (now.get('committed') or {}).items():
+                    if not accepted and view.get('results') != 'controller':
+                        # A concurrent receive consumed these bytes first: they are its to return, not ours.
+                        view[stream] = ''
+                        view[stream + '_lines'] = []
+            result['changed'] = bool(result.get('changed') or committed.get('changed'))
+        for view in involved:
+            if view.get('results') == 'controller':
+                self._write_job_json(view)
         return set_jobs(result, views)
 
     def _fetch_piece(self, view, piece, dest, max_bytes):

@@ -12,6 +12,8 @@ import sys
 import time
 import uuid
 
+from tests.integration.test_verbs import phased_command
+
 ALL = ('h1', 'h2', 'h3')
 
 
@@ -64,26 +66,29 @@ def test_results_target_with_output_path(lab, tmp_path):
 def test_results_controller_incremental_fetch_and_drop(lab, tmp_path):
     name = uniq('ctl')
     results_dir = tmp_path / 'fetched'
+    markers = str(tmp_path)
     run = lab.play([
         {'name': 'start', 'remote.jobs.start': {
             'name': name, 'results': 'controller', 'results_dir': str(results_dir),
-            'command': 'for i in $(seq 1 40); do echo "out $i"; echo "err $i" >&2; sleep 0.1; done'}},
-        {'name': 'pause', 'ansible.builtin.pause': {'seconds': 1}},
+            'command': phased_command(markers, phases=2, stderr=True)}, 'register': 'started'},
+        {'name': 'printed 0', 'ansible.builtin.wait_for': {'path': '{{ started.stdout_path }}',
+                                                            'search_regex': 'line 10\n', 'timeout': 60}},
         {'name': 'r1', 'remote.jobs.receive': {'name': name}},
+        {'name': 'go 1', 'ansible.builtin.file': {'path': markers + '/go1', 'state': 'touch'}},
         {'name': 'wait', 'remote.jobs.wait': {'name': name, 'timeout': 30}},
         {'name': 'r2', 'remote.jobs.receive': {'name': name}},
         {'name': 'info', 'remote.jobs.info': {'name': name}},
     ], hosts='h1,h2')
     assert run.rc == 0, run.output
-    whole_out = ''.join('out %d\n' % i for i in range(1, 41))
-    whole_err = ''.join('err %d\n' % i for i in range(1, 41))
+    whole_out = ''.join('line %d\n' % i for i in range(1, 21))
+    whole_err = ''.join('err %d\n' % i for i in range(1, 21))
     for host in ('h1', 'h2'):
         job_id = run.result('start', host)['id']
         dest = results_dir / host / job_id
         r1 = run.result('r1', host)
-        assert r1['state'] == 'running' and r1['stdout'] and r1['dest'] == str(dest)
+        assert r1['state'] == 'running' and r1['dest'] == str(dest)
+        assert r1['stdout'] == ''.join('line %d\n' % i for i in range(1, 11))
         assert r1['fetched_bytes'] == len(r1['stdout']) + len(r1['stderr'])
-        assert whole_out.startswith(r1['stdout'])
         waited = run.result('wait', host)
         assert waited['state'] == 'completed' and waited['has_more_data'] is False, 'wait pulled the rest'
         assert waited['fetched_bytes'] == len(whole_out) + len(whole_err) - r1['fetched_bytes']

@@ -20,7 +20,7 @@ def uniq(prefix):
     return '%s-%s' % (prefix, uuid.uuid4().hex[:8])
 
 
-def poll_state(lab, host, job_id, until, timeout=20):
+def poll_state(lab, host, job_id, until, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = lab.read_state(host, job_id)
@@ -33,7 +33,7 @@ def poll_state(lab, host, job_id, until, timeout=20):
 def test_start_returns_at_once_and_the_job_outlives_the_connection(lab):
     name = uniq('outlive')
     # No ControlMaster: the SSH connection really closes when the task ends.
-    run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'sleep 4; echo survived'}}],
+    run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'sleep 8; echo survived'}}],
                    env={'ANSIBLE_SSH_ARGS': '-o ControlMaster=no'})
     assert run.rc == 0, run.output
     for host in ALL:
@@ -137,37 +137,64 @@ def test_keep_versus_consume(lab):
         assert nothing['stdout'] == '' and nothing['changed'] is False
 
 
-def test_receive_mid_run_returns_only_new_output(lab):
+def phased_command(marker_dir, phases=3, lines=10, stderr=False):
+    """A job that prints `lines` lines per phase and waits for marker_dir/go<N> before each next phase."""
+    parts = []
+    for phase in range(phases):
+        if phase:
+            parts.append('while [ ! -e %s/go%d ]; do sleep 0.02; done' % (marker_dir, phase))
+        for i in range(phase * lines + 1, (phase + 1) * lines + 1):
+            parts.append('echo "line %d"' % i + ('; echo "err %d" >&2' % i if stderr else ''))
+    return '; '.join(parts)
+
+
+def phase_tasks(name, marker_dir, phase, lines=10):
+    """Tasks that let a phased job go on to `phase` and wait until it has printed that phase."""
+    return [
+        {'name': 'go %d' % phase, 'ansible.builtin.file': {'path': '%s/go%d' % (marker_dir, phase), 'state': 'touch'}},
+        {'name': 'printed %d' % phase, 'ansible.builtin.wait_for': {
+            'path': '{{ started.stdout_path }}', 'search_regex': 'line %d\n' % ((phase + 1) * lines), 'timeout': 60}},
+    ]
+
+
+def test_receive_mid_run_returns_only_new_output(lab, tmp_path):
     name = uniq('mid')
+    markers = str(tmp_path)
     run = lab.play([
-        {'name': 'start', 'remote.jobs.start': {'name': name,
-                                                'command': 'for i in $(seq 1 40); do echo "line $i"; sleep 0.1; done'}},
-        {'name': 'pause 1', 'ansible.builtin.pause': {'seconds': 1}},
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'command': phased_command(markers)}, 'register': 'started'},
+        {'name': 'printed 0', 'ansible.builtin.wait_for': {'path': '{{ started.stdout_path }}',
+                                                            'search_regex': 'line 10\n', 'timeout': 60}},
         {'name': 'r1', 'remote.jobs.receive': {'name': name}},
-        {'name': 'pause 2', 'ansible.builtin.pause': {'seconds': 1}},
+    ] + phase_tasks(name, markers, 1) + [
         {'name': 'r2', 'remote.jobs.receive': {'name': name}},
+        {'name': 'go 2', 'ansible.builtin.file': {'path': markers + '/go2', 'state': 'touch'}},
         {'name': 'r3', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 30, 'auto_remove': True}},
     ], hosts='h1')
     assert run.rc == 0, run.output
     r1, r2, r3 = (run.result(t) for t in ('r1', 'r2', 'r3'))
-    assert r1['state'] == 'running' and r1['stdout'], 'a receive mid-run returns what is there so far'
-    assert r2['stdout'] and not r2['stdout'].startswith('line 1\n'), 'the second receive returns only new output'
-    assert r1['stdout'] + r2['stdout'] + r3['stdout'] == ''.join('line %d\n' % i for i in range(1, 41))
+    assert r1['state'] == 'running' and r1['stdout'] == ''.join('line %d\n' % i for i in range(1, 11))
+    assert r2['state'] == 'running' and r2['stdout'] == ''.join('line %d\n' % i for i in range(11, 21)), \
+        'the second receive returns only new output'
+    assert r1['stdout'] + r2['stdout'] + r3['stdout'] == ''.join('line %d\n' % i for i in range(1, 31))
     assert r3['state'] == 'completed' and r3['removed'] is True
     assert r3['id'] not in lab.job_dirs('h1'), 'auto_remove removed the job after the full receive'
 
 
-def test_wait_all_any_timeout_and_slices(lab):
+def test_wait_all_any_timeout_and_slices(lab, tmp_path):
     fast, slow = uniq('fast'), uniq('slow')
+    go = str(tmp_path / 'go')
     run = lab.play([
-        {'name': 'start', 'remote.jobs.start': {'jobs': [{'name': fast, 'command': 'sleep 0.3'},
-                                                         {'name': slow, 'command': 'sleep 5'}]}},
+        {'name': 'start', 'remote.jobs.start': {'jobs': [
+            {'name': fast, 'command': 'sleep 0.3'},
+            {'name': slow, 'command': 'while [ ! -e %s ]; do sleep 0.02; done' % go}]}},
         {'name': 'any', 'remote.jobs.wait': {'name': [fast, slow], 'any': True, 'timeout': 30}},
         {'name': 'short', 'remote.jobs.wait': {'name': slow, 'timeout': 0.5}},
         {'name': 'strict', 'remote.jobs.wait': {'name': slow, 'timeout': 0.5, 'fail_on_timeout': True},
          'ignore_errors': True},
-        {'name': 'all in slices', 'remote.jobs.wait': {'name': [fast, slow], 'timeout': 30},
-         'vars': {'remote_jobs_wait_slice': 0.5}},
+        {'name': 'sliced', 'remote.jobs.wait': {'name': [fast, slow], 'timeout': 2.5},
+         'vars': {'remote_jobs_wait_slice': 1}},
+        {'name': 'go', 'ansible.builtin.file': {'path': go, 'state': 'touch'}, 'run_once': True},
+        {'name': 'all', 'remote.jobs.wait': {'name': [fast, slow], 'timeout': 60}},
         {'name': 'cleanup', 'remote.jobs.remove': {'name': [fast, slow]}},
     ], hosts='h1,h2')
     assert run.rc == 0, run.output
@@ -178,17 +205,19 @@ def test_wait_all_any_timeout_and_slices(lab):
         assert short['timed_out'] is True and run.status('short', host) == 'ok' and short['state'] == 'running'
         assert run.status('strict', host) == 'failed'
         assert run.result('strict', host)['msg'].startswith('1 of 1 job(s) still running after 0.5 seconds')
-        done = run.result('all in slices', host)
+        sliced = run.result('sliced', host)
+        assert sliced['timed_out'] is True and sliced['wait_calls'] >= 2, 'a wait longer than a slice is sliced'
+        done = run.result('all', host)
         assert done['timed_out'] is False and [j['state'] for j in done['jobs']] == ['completed', 'completed']
-        assert done['wait_calls'] >= 2, 'a wait longer than a slice takes several module calls'
 
 
 def test_stop_kills_the_whole_process_tree(lab):
     name = uniq('tree')
     command = 'sleep 300 & echo $!; sh -c "sleep 300 & echo \\$!; wait" & setsid sleep 300 & echo $!; wait'
     run = lab.play([
-        {'name': 'start', 'remote.jobs.start': {'name': name, 'command': command}},
-        {'name': 'pause', 'ansible.builtin.pause': {'seconds': 1}},
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'command': command}, 'register': 'started'},
+        {'name': 'three pids', 'ansible.builtin.wait_for': {'path': '{{ started.stdout_path }}',
+                                                             'search_regex': '^\\d+\\n\\d+\\n\\d+\\n', 'timeout': 60}},
         {'name': 'pids', 'remote.jobs.receive': {'name': name, 'keep': True}},
         {'name': 'stop', 'remote.jobs.stop': {'name': name, 'grace': 2}},
         {'name': 'stop again', 'remote.jobs.stop': {'name': name}},

@@ -335,7 +335,7 @@ def test_controller_commits_free_fetched_bytes_of_a_running_job(store):
         handle.write(b'x' * 65536)
     if not js.punch_hole(probe, 65536):
         pytest.skip('this file system cannot punch holes')
-    store.commit_fetch(job, {'stdout': (0, piece['end'])})
+    assert store.commit(job, {'stdout': (0, piece['end'])}) == {'stdout': True}
     st = os.stat(job.stdout_path)
     assert st.st_size == 8388609, 'the running writer keeps its offsets'
     assert st.st_blocks * 512 < 1024 * 1024, 'the fetched bytes no longer take space on the target'
@@ -350,5 +350,5 @@ def test_commit_is_refused_when_someone_received_meanwhile(store):
     job = wait(store, start(store, command='echo abc', results='controller'))
     (piece,) = store.plan_fetch(job)
     store.receive(job)  # another reader consumed it first
-    assert store.commit_fetch(job, {'stdout': (0, piece['end'])}) is False
+    assert store.commit(job, {'stdout': (0, piece['end'])}) == {'stdout': False}
     assert job.offsets()['stdout'] == 4
