@@ -14,6 +14,13 @@ if not os.path.exists(LINK):
     os.makedirs(os.path.dirname(LINK), exist_ok=True)
     os.symlink(os.path.relpath(ROOT, os.path.dirname(LINK)), LINK)
 # Import the collection the way ansible-core does (its collection finder), so unit tests and plugins agree.
-from ansible.plugins.loader import init_plugin_loader  # noqa: E402
-
-init_plugin_loader([COLLECTIONS])
+# Under `ansible-test units` its pytest plugin has installed the collection finder already, and module_utils
+# tests run with only ansible.module_utils importable (as on a target).
+try:
+    from ansible.plugins.loader import init_plugin_loader
+    from ansible.utils.collection_loader import AnsibleCollectionConfig
+except ImportError:
+    pass
+else:
+    if AnsibleCollectionConfig.collection_finder is None:
+        init_plugin_loader([COLLECTIONS])
