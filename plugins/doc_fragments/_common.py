@@ -18,6 +18,29 @@ options:
       - Created with mode C(0700) when missing. A job root owned by another user, or writable by group or others,
         is refused.
     type: str
+attributes:
+  action:
+    description: Has an action plugin, which validates the arguments on the controller and picks the module to run.
+    support: full
+  action_group:
+    description: Part of the action group C(remote.jobs.jobs), so C(module_defaults) set for C(group/remote.jobs.jobs) apply.
+    support: full
+    membership:
+      - remote.jobs.jobs
+  async:
+    description:
+      - Can run with the C(async) task keyword. Not needed here, a job outlives the task that started it.
+    support: none
+  check_mode:
+    description: Can run in check mode and report whether it would change something, without changing the target.
+  diff_mode:
+    description: Returns what changed (or, in check mode, would change) when run in diff mode.
+  platform:
+    description:
+      - Target operating systems. POSIX targets run the Python module; targets whose connection shell is
+        PowerShell (WinRM, PSRP, or SSH with the PowerShell shell) run C(remote.jobs.win_<verb>) instead.
+    support: full
+    platforms: posix, windows
 notes:
   - The action plugin validates every argument on the controller before anything runs on the target, and runs
     C(remote.jobs.win_<verb>) instead when the connection's shell is PowerShell.

@@ -102,13 +102,55 @@ options:
     default: false
   jobs:
     description:
-      - Declare several jobs in one task, and one round trip per host. Each item takes O(name) (required),
-        O(state), O(command) or O(argv), O(chdir), O(env), O(stdin), O(timeout), O(results), O(output_path),
-        O(results_dir) and O(recreate). Items inherit O(state), O(results) and O(recreate) from the task.
+      - Declare several jobs in one task, and one round trip per host. Each item takes O(jobs[].name) (required),
+        O(jobs[].state), O(jobs[].command) or O(jobs[].argv), O(jobs[].chdir), O(jobs[].env), O(jobs[].stdin),
+        O(jobs[].timeout), O(jobs[].results), O(jobs[].output_path), O(jobs[].results_dir) and
+        O(jobs[].recreate). Items inherit O(state), O(results) and O(recreate) from the task.
       - Each name may appear once. Mutually exclusive with the single-job options (O(name), O(command), ...).
       - An empty list declares nothing and changes nothing.
     type: list
     elements: dict
+    suboptions:
+      name:
+        description: The job's name, as O(name).
+        type: str
+        required: true
+      state:
+        description: The declared state, as O(state). Defaults to the task's O(state).
+        type: str
+        choices: [started, finished, stopped, absent]
+      command:
+        description: Command line run by the target's shell, as O(command).
+        type: str
+      argv:
+        description: Program and arguments, run without a shell, as O(argv).
+        type: list
+        elements: str
+      chdir:
+        description: Folder to run the command in, as O(chdir).
+        type: str
+      env:
+        description: Extra environment variables, as O(env). Values are never stored, compared or shown.
+        type: dict
+      stdin:
+        description: Text fed to standard input, as O(stdin). Never stored, compared or shown.
+        type: str
+      timeout:
+        description: Maximum run time of the job in seconds, as O(timeout).
+        type: float
+      results:
+        description: Where the output lives, as O(results). Defaults to the task's O(results).
+        type: str
+        choices: [target, controller]
+      output_path:
+        description: A file on the target that receives stdout, as O(output_path).
+        type: str
+      results_dir:
+        description: Controller folder for O(jobs[].results=controller), as O(results_dir).
+        type: str
+      recreate:
+        description: Replace the job when its definition differs, as O(recreate). Defaults to the task's O(recreate).
+        type: bool
   wait_timeout:
     description:
       - For O(state=finished), the longest time in seconds to wait for the jobs to end. Unset waits as long as it
@@ -131,14 +173,12 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports what would be started, stopped, replaced or removed; changes nothing and waits for nothing.
+    details: Reports what would be started, stopped, replaced or removed; changes nothing and waits for nothing.
   diff_mode:
     support: full
-    description:
+    details:
       - Returns each declared job before and after (state and definition; environment variable names only, never
         values).
-  platform:
-    platforms: posix, windows
 notes:
   - The ids of jobs are chosen by the target; use O(name) to find a declared job with the other verbs.
   - A job that could not be started at all (spawn error, for example a missing O(chdir)) fails the task and does
@@ -150,7 +190,7 @@ seealso:
   - module: remote.jobs.receive
   - module: remote.jobs.wait
 author:
-  - remote.jobs contributors
+  - remote.jobs contributors (!UNKNOWN)
 '''
 
 EXAMPLES = r'''
@@ -204,11 +244,38 @@ jobs:
   description:
     - The declared jobs, one job object each (see M(remote.jobs.info) for every field). For O(state=stopped) and
       O(state=absent), every job of the name; removed jobs have RV(jobs[].removed=true).
-    - For O(state=finished) each job object also has C(stdout), C(stderr), C(stdout_lines), C(stderr_lines) and
-      C(truncated).
+    - For O(state=finished) each job object also has RV(jobs[].stdout), RV(jobs[].stderr), RV(jobs[].stdout_lines),
+      RV(jobs[].stderr_lines) and RV(jobs[].truncated).
   returned: always
   type: list
   elements: dict
+  contains:
+    removed:
+      description: Whether the job was removed.
+      returned: for O(state=absent)
+      type: bool
+    stdout:
+      description: The job's standard output (kept, not consumed), decoded as UTF-8.
+      returned: for O(state=finished)
+      type: str
+    stderr:
+      description: The job's standard error (kept, not consumed), decoded as UTF-8.
+      returned: for O(state=finished)
+      type: str
+    stdout_lines:
+      description: RV(jobs[].stdout) split into lines.
+      returned: for O(state=finished)
+      type: list
+      elements: str
+    stderr_lines:
+      description: RV(jobs[].stderr) split into lines.
+      returned: for O(state=finished)
+      type: list
+      elements: str
+    truncated:
+      description: V(true) when O(max_bytes) cut the output.
+      returned: for O(state=finished)
+      type: bool
 definitions:
   description: One report per declaration, in the order declared.
   returned: always
@@ -276,6 +343,10 @@ stderr:
   description: For O(state=finished) with one job, its standard error (kept, not consumed).
   returned: when O(state=finished) and exactly one job is returned
   type: str
+truncated:
+  description: For O(state=finished) with one job, V(true) when O(max_bytes) cut its output.
+  returned: when O(state=finished) and exactly one job is returned
+  type: bool
 timed_out:
   description: Whether O(wait_timeout) passed with a job of O(state=finished) still running (the task then fails).
   returned: when a declaration has O(state=finished), outside check mode

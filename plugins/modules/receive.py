@@ -44,13 +44,11 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Behaves as O(keep=true).
+    details: Behaves as O(keep=true).
   diff_mode:
     support: none
-  platform:
-    platforms: posix, windows
 author:
-  - remote.jobs contributors
+  - remote.jobs contributors (!UNKNOWN)
 '''
 
 EXAMPLES = r'''

@@ -39,10 +39,8 @@ attributes:
     support: full
   diff_mode:
     support: none
-  platform:
-    platforms: posix, windows
 author:
-  - remote.jobs contributors
+  - remote.jobs contributors (!UNKNOWN)
 '''
 
 EXAMPLES = r'''

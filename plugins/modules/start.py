@@ -77,22 +77,59 @@ options:
     type: str
   jobs:
     description:
-      - Start several jobs in one round trip. Each item takes the single-job options above
-        (O(command) or O(argv), O(name), O(id), O(chdir), O(env), O(stdin), O(timeout), O(results),
-        O(output_path), O(results_dir)).
+      - Start several jobs in one round trip. Each item takes the single-job options
+        (O(jobs[].command) or O(jobs[].argv), O(jobs[].name), O(jobs[].id), O(jobs[].chdir), O(jobs[].env),
+        O(jobs[].stdin), O(jobs[].timeout), O(jobs[].results), O(jobs[].output_path), O(jobs[].results_dir)).
       - Mutually exclusive with a top-level O(command) or O(argv).
     type: list
     elements: dict
+    suboptions:
+      command:
+        description:
+          - Command line run by the target's shell, as O(command). Exactly one of O(jobs[].command) and
+            O(jobs[].argv) is required.
+        type: str
+      argv:
+        description: Program and arguments, run without a shell, as O(argv).
+        type: list
+        elements: str
+      id:
+        description: Id for the new job, as O(id). Generated when omitted.
+        type: str
+      name:
+        description: Friendly name, as O(name).
+        type: str
+      chdir:
+        description: Folder to run the command in, as O(chdir).
+        type: str
+      env:
+        description: Extra environment variables, as O(env). Values are never stored or shown.
+        type: dict
+      stdin:
+        description: Text fed to standard input, as O(stdin). Never stored or shown.
+        type: str
+      timeout:
+        description: Maximum run time in seconds, enforced on the target, as O(timeout).
+        type: float
+      results:
+        description: Where the output lives, as O(results).
+        type: str
+        choices: [target, controller]
+        default: target
+      output_path:
+        description: A file on the target that receives stdout, as O(output_path).
+        type: str
+      results_dir:
+        description: Controller folder for O(jobs[].results=controller), as O(results_dir).
+        type: str
 attributes:
   check_mode:
     support: full
-    description: Reports that jobs would start; starts nothing.
+    details: Reports that jobs would start; starts nothing.
   diff_mode:
     support: none
-  platform:
-    platforms: posix, windows
 author:
-  - remote.jobs contributors
+  - remote.jobs contributors (!UNKNOWN)
 '''
 
 EXAMPLES = r'''
