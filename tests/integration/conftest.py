@@ -89,9 +89,17 @@ class Sshd:
             self.proc.wait(10)
 
     def crash(self):
-        """Kill the listener and every session it serves at once (SIGKILL), as a network cut would."""
+        """SIGKILL the listener and every sshd session process at once, as a dropped connection or a crashed
+        sshd would. The processes the sessions started are not killed: nothing kills them in either case."""
         from ansible_collections.remote.jobs.plugins.module_utils._jobstore import descendants
-        victims = descendants(self.proc.pid) | {self.proc.pid}
+        victims = {self.proc.pid}
+        for pid in descendants(self.proc.pid):
+            try:
+                with open('/proc/%d/comm' % pid) as handle:
+                    if handle.read().strip() in ('sshd', 'sshd-session'):
+                        victims.add(pid)
+            except OSError:
+                pass
         for pid in victims:
             try:
                 os.kill(pid, 9)
