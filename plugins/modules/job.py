@@ -170,6 +170,16 @@ options:
         or O(recreate=true)), as in M(remote.jobs.stop).
     type: float
     default: 5
+  _final:
+    description:
+      - Internal, set by the action plugin; never set it in a task. V(false) on every call of a sliced wait but the
+        last one.
+    type: bool
+    default: true
+  _wait_slice:
+    description:
+      - Internal, set by the action plugin; never set it in a task. How long this module call may wait, in seconds.
+    type: float
 attributes:
   check_mode:
     support: full

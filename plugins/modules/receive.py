@@ -41,6 +41,24 @@ options:
     description: Remove each job whose output has all been received and that has finished.
     type: bool
     default: false
+  _final:
+    description:
+      - Internal, set by the action plugin; never set it in a task. V(false) on every call of a sliced wait but the
+        last one.
+    type: bool
+    default: true
+  _plan:
+    description:
+      - Internal, set by the action plugin; never set it in a task. Describe the new output of
+        O(remote.jobs.start#module:results=controller) jobs as pieces for the controller to fetch.
+    type: bool
+    default: false
+  _commit:
+    description:
+      - Internal, set by the action plugin; never set it in a task. The output ranges the controller has fetched and
+        verified, to be counted as received.
+    type: list
+    elements: dict
 attributes:
   check_mode:
     support: full
