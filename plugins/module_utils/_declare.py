@@ -283,16 +283,18 @@ class _Declaration:
 # --- the declarations of one task -------------------------------------------------------------------------------
 
 class _RootLock:
-    """Serialises declarations against one job root, so two runs never both start the same name."""
+    """Serialises declarations against one job root, so two runs never both start the same name.
+
+    flock(2) on the job root folder itself: no lock file is left among the jobs."""
 
     def __init__(self, store, enabled):
-        self.path = os.path.join(store.root, '.declare.lock')
+        self.path = store.root
         self.enabled = enabled
         self.fd = None
 
     def __enter__(self):
         if self.enabled:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self.fd = os.open(self.path, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
             fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 

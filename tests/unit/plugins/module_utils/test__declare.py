@@ -102,8 +102,7 @@ def test_started_check_then_start_then_unchanged(store):
     store.stop(store.load(first['id']), 1)
     third = run(store, name=name, command='sleep 30')
     assert third['changed'] is False and third['state'] == 'stopped'
-    assert os.path.exists(os.path.join(store.root, '.declare.lock'))
-    assert [j.id for j in store.select()] == [first['id']], 'the lock file is not a job'
+    assert os.listdir(store.root) == [first['id']], 'the job root holds the job and nothing else'
 
 
 def test_finished_waits_returns_output_and_keeps_it(store):
