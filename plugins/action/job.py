@@ -30,6 +30,9 @@ class ActionModule(JobsAction):
 
     def run_verb(self, args, task_vars):
         self._calls = []
+        if args.get('jobs') is not None:
+            # The validated items carry every sub-option, unset ones as None; the module fills in its own defaults.
+            args = dict(args, jobs=[{k: v for k, v in item.items() if v is not None} for item in args['jobs']])
         if self._task.check_mode or not any(item['state'] == 'finished' for item in definitions(args)):
             result = self._run_module(args, task_vars)
         else:
