@@ -14,7 +14,8 @@ description:
     V(failed) if any failed, else V(stopped) if any was stopped, else V(completed). With no job at all it is
     V(null).
   - Each job counts once per host and id, with the last state seen for it (so the results of several tasks may be
-    summed up together).
+    summed up together). A job the task removed (C(removed=true), for example after C(auto_remove)) still counts
+    with its final state; RV(_value.removed) says how many there are.
   - A host whose task failed or was unreachable without returning any job counts as one V(failed) child job
     (reason V(task_failed) or V(unreachable)), as PowerShell counts a computer it could not reach. Skipped hosts
     count for nothing.
@@ -66,9 +67,12 @@ EXAMPLES = r'''
 - name: Fail the play once, with the hosts whose backup failed
   ansible.builtin.assert:
     that: fleet.state == 'completed'
-    fail_msg: "failed on {{ fleet.hosts | dict2items | selectattr('value.state', 'eq', 'failed') | map(attribute='key') }}"
+    fail_msg: >-
+      failed on {{ fleet.hosts | dict2items | selectattr('value.state', 'eq', 'failed') | map(attribute='key') }}
   vars:
-    fleet: "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'status'))) | remote.jobs.summary }}"
+    fleet: >-
+      {{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'status')))
+         | remote.jobs.summary }}
   run_once: true
 '''
 
@@ -90,12 +94,16 @@ _value:
     has_more_data:
       description: Whether any child job has output that was not received yet (or still runs).
       type: bool
+    removed:
+      description: How many of the child jobs were removed by the task that returned them.
+      type: int
     hosts:
-      description: Per host, the same summary of that host's jobs (C(state), C(total), C(counts), C(has_more_data))
-        and the C(ids) of its jobs.
+      description: Per host, the same summary of that host's jobs (C(state), C(total), C(counts), C(has_more_data),
+        C(removed)) and the C(ids) of its jobs.
       type: dict
     child_jobs:
-      description: Every child job, C(host), C(id), C(name), C(state), C(reason), C(has_more_data), in input order.
+      description: Every child job, C(host), C(id), C(name), C(state), C(reason), C(has_more_data), C(removed), in
+        the order first seen.
       type: list
       elements: dict
 '''
@@ -134,6 +142,7 @@ def _summary_of(children):
         'total': len(children),
         'counts': counts,
         'has_more_data': any(child['has_more_data'] for child in children),
+        'removed': sum(1 for child in children if child.get('removed')),
     }
 
 
@@ -199,7 +208,7 @@ def summary(data, hosts=None, var=None):
                 # it could not reach.
                 reason = 'unreachable' if item.get('unreachable') else 'task_failed'
                 children[None] = {'host': name, 'id': None, 'name': None, 'state': 'failed', 'reason': reason,
-                                  'has_more_data': False, 'error': item.get('msg')}
+                                  'has_more_data': False, 'removed': False, 'error': item.get('msg')}
                 continue
             if jobs:
                 children.pop(None, None)  # jobs seen later on this host: its task did get through
@@ -207,6 +216,7 @@ def summary(data, hosts=None, var=None):
                 children[job.get('id')] = {
                     'host': name, 'id': job.get('id'), 'name': job.get('name'), 'state': job.get('state'),
                     'reason': job.get('reason'), 'has_more_data': bool(job.get('has_more_data')),
+                    'removed': bool(job.get('removed')),
                 }
     all_children = [child for children in hosts_seen.values() for child in children.values()]
     result = _summary_of(all_children)

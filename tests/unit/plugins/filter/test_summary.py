@@ -48,11 +48,11 @@ def test_counts_per_state_and_per_host():
     assert fleet['state'] == 'running' and fleet['total'] == 4 and fleet['has_more_data'] is True
     assert fleet['counts'] == {'running': 1, 'completed': 1, 'failed': 1, 'stopped': 1}
     assert fleet['hosts']['h1'] == {'state': 'failed', 'total': 2, 'has_more_data': True, 'ids': ['a', 'b'],
-                                    'counts': {'running': 0, 'completed': 1, 'failed': 1, 'stopped': 0}}
+                                    'removed': 0, 'counts': {'running': 0, 'completed': 1, 'failed': 1, 'stopped': 0}}
     assert fleet['hosts']['h2']['state'] == 'running' and fleet['hosts']['h2']['ids'] == ['a'], \
         'the same id on two hosts is two jobs'
     assert fleet['hosts']['h3'] == {'state': 'stopped', 'total': 1, 'has_more_data': False, 'ids': ['c'],
-                                    'counts': {'running': 0, 'completed': 0, 'failed': 0, 'stopped': 1}}
+                                    'removed': 0, 'counts': {'running': 0, 'completed': 0, 'failed': 0, 'stopped': 1}}
     assert [(c['host'], c['id'], c['state']) for c in fleet['child_jobs']] == [
         ('h1', 'a', 'completed'), ('h1', 'b', 'failed'), ('h2', 'a', 'running'), ('h3', 'c', 'stopped')]
 
@@ -96,6 +96,13 @@ def test_the_last_state_seen_for_a_job_wins():
     assert fleet['counts']['running'] == 0 and fleet['hosts']['h1']['ids'] == ['a', 'b']
 
 
+def test_removed_jobs_count_with_their_final_state():
+    received = dict(job('a', 'completed', has_more_data=False), removed=True)
+    fleet = summary({'h1': result(received), 'h2': result(job('b', 'completed'))})
+    assert fleet['state'] == 'completed' and fleet['total'] == 2 and fleet['removed'] == 1
+    assert fleet['hosts']['h1']['removed'] == 1 and fleet['hosts']['h2']['removed'] == 0
+
+
 def test_unreachable_and_failed_hosts_are_failed_children_and_skipped_hosts_nothing():
     fleet = summary({
         'h1': result(job('a', 'completed')),
@@ -117,7 +124,7 @@ def test_unreachable_and_failed_hosts_are_failed_children_and_skipped_hosts_noth
 def test_no_jobs_at_all():
     empty = summary({'h1': result(), 'h2': result()})
     assert empty['state'] is None and empty['total'] == 0 and empty['has_more_data'] is False
-    assert empty['hosts']['h1'] == {'state': None, 'total': 0, 'has_more_data': False, 'ids': [],
+    assert empty['hosts']['h1'] == {'state': None, 'total': 0, 'has_more_data': False, 'ids': [], 'removed': 0,
                                     'counts': {'running': 0, 'completed': 0, 'failed': 0, 'stopped': 0}}
 
 
