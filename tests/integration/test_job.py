@@ -352,6 +352,25 @@ def test_definitions_file_applied_twice_is_batched_and_idempotent(lab, tmp_path)
         assert {host: job_ids(lab, host, names.values()) for host in ALL} == {host: [] for host in ALL}
 
 
+def test_the_shipped_example_file_applies_and_tears_down(lab):
+    example = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                           'playbooks', 'files', 'example_jobs.yml')
+    with open(example) as handle:
+        names = [job['name'] for job in yaml.safe_load(handle)['jobs']]
+    rc, output, records = _apply(lab, example)
+    try:
+        assert rc == 0, output
+        for host, (result,) in _declared(records).items():
+            assert [d['action'] for d in result['definitions']] == ['started', 'started', 'started', 'none']
+            assert [j['state'] for j in result['jobs']] == ['completed', 'running', 'completed']
+            assert result['jobs'][2]['stdout'].endswith(' entries in /tmp\n')
+        assert sorted(_declared(records)) == list(ALL)
+    finally:
+        rc, output, records = _apply(lab, example, '-e', 'jobs_state=absent')
+        assert rc == 0, output
+        assert {host: job_ids(lab, host, names) for host in ALL} == {host: [] for host in ALL}
+
+
 def test_definitions_file_errors_stop_the_play_with_a_message(lab, tmp_path):
     bad = str(tmp_path / 'bad.yml')
     with open(bad, 'w') as handle:
