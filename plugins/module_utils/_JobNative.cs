@@ -452,8 +452,8 @@ namespace ansible_collections.remote.jobs.plugins.module_utils._JobNative
             NativeHelpers.PROCESS_INFORMATION pi;
             int flags = NativeHelpers.CREATE_BREAKAWAY_FROM_JOB | NativeHelpers.CREATE_NEW_PROCESS_GROUP |
                 NativeHelpers.CREATE_NO_WINDOW;
-            if (!NativeMethods.CreateProcess(applicationName, new StringBuilder(commandLine), IntPtr.Zero, IntPtr.Zero,
-                false, flags, IntPtr.Zero, currentDirectory, ref si, out pi))
+            if (!NativeMethods.CreateProcess(NullIfEmpty(applicationName), new StringBuilder(commandLine), IntPtr.Zero,
+                IntPtr.Zero, false, flags, IntPtr.Zero, NullIfEmpty(currentDirectory), ref si, out pi))
             {
                 throw new Win32Exception("CreateProcessW() failed to start the supervisor");
             }
@@ -468,6 +468,8 @@ namespace ansible_collections.remote.jobs.plugins.module_utils._JobNative
         /// Create the job's command, suspended, as a child of the supervisor process, in a new job object named
         /// jobObjectName. stdout and stderr are appended to the given files; stdin is a pipe whose write end is
         /// handed to the supervisor (stdinPipe) or the NUL device. environment is the complete environment.
+        /// applicationName and currentDirectory may be null or empty: searched from the command line, and the
+        /// current folder of this process.
         /// A failure to create the process itself is a System.ComponentModel.Win32Exception whose Message is the
         /// plain system message ("The system cannot find the file specified"); anything else is a Win32Exception
         /// naming the call that failed.
@@ -566,8 +568,9 @@ namespace ansible_collections.remote.jobs.plugins.module_utils._JobNative
                         NativeHelpers.CREATE_NO_WINDOW | NativeHelpers.CREATE_UNICODE_ENVIRONMENT |
                         NativeHelpers.EXTENDED_STARTUPINFO_PRESENT;
                     NativeHelpers.PROCESS_INFORMATION pi;
-                    if (!NativeMethods.CreateProcessEx(applicationName, new StringBuilder(commandLine), IntPtr.Zero,
-                        IntPtr.Zero, true, flags, environmentBlock, currentDirectory, ref si, out pi))
+                    if (!NativeMethods.CreateProcessEx(NullIfEmpty(applicationName), new StringBuilder(commandLine),
+                        IntPtr.Zero, IntPtr.Zero, true, flags, environmentBlock, NullIfEmpty(currentDirectory), ref si,
+                        out pi))
                     {
                         // The plain system message: the caller shows it as the job's spawn error.
                         throw new System.ComponentModel.Win32Exception(Marshal.GetLastWin32Error());
@@ -757,6 +760,12 @@ namespace ansible_collections.remote.jobs.plugins.module_utils._JobNative
             if (block.Length == 0)
                 block.Append('\0');
             return block.ToString();
+        }
+
+        // PowerShell hands $null to a string parameter as "": both mean "not given" here.
+        private static string NullIfEmpty(string value)
+        {
+            return String.IsNullOrEmpty(value) ? null : value;
         }
 
         private static NativeHandle OpenForAppend(string path)
