@@ -12,6 +12,7 @@
 #       offsets.json       bytes received so far (keep/consume), changed under the lock
 #       stop.json          written by stop before it terminates the job object, so the end is recorded as a stop
 #       .lock              LockFile on its first byte (FileStream.Lock) guards every read-modify-write
+#     .expire\<ms>-<id>    left when a job with a retention ends: it may be removed from that epoch millisecond on
 #
 # Native work (processes, job objects, start times) is done by the C# util _JobNative.cs in the module process.
 # The supervisor of a job is a plain powershell.exe that loads no compiled code: it runs the functions listed in
@@ -29,7 +30,7 @@ $script:OpenSids = @('S-1-1-0', 'S-1-5-11', 'S-1-5-32-545')
 $script:WriteRights = 0x500D0046
 $script:SupervisorFunctions = @(
     'Get-RemoteJobTimestamp', 'ConvertTo-RemoteJobHashtable', 'ConvertFrom-RemoteJobJson', 'Read-RemoteJobJson',
-    'Write-RemoteJobJson', 'Lock-RemoteJob', 'Invoke-RemoteJobSupervisor'
+    'Write-RemoteJobJson', 'Lock-RemoteJob', 'Add-RemoteJobExpiry', 'Invoke-RemoteJobSupervisor'
 )
 # Runs in the new powershell.exe: connect to the start's pipe, read the payload, run the supervisor it carries.
 $script:SupervisorBootstrap = @'
@@ -154,6 +155,9 @@ Function Assert-RemoteJobStartSpec {
     }
     elseif ($null -ne $Spec['output_path'] -and $Spec['results'] -and $Spec['results'] -ne 'target') {
         $problem = 'output_path sends stdout to a file on the target: it needs results: target'
+    }
+    elseif ($null -ne $Spec['retention']) {
+        $null = ConvertTo-RemoteJobDuration -Value $Spec['retention'] -Option 'retention'
     }
     if ($problem) {
         throw [System.ArgumentException]::new($problem)
@@ -401,6 +405,33 @@ Function Lock-RemoteJob {
             }
             Start-Sleep -Milliseconds 10
         }
+    }
+}
+
+Function Add-RemoteJobExpiry {
+    <#
+    .SYNOPSIS
+    Leaves the marker Remove-RemoteJobExpired looks for: the job may be removed Retention seconds from now.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)][string]$Root,
+        [Parameter(Mandatory = $true)][string]$Id,
+        [AllowNull()][object]$Retention
+    )
+
+    if ($null -eq $Retention) {
+        return
+    }
+    try {
+        $folder = [System.IO.Path]::Combine($Root, '.expire')
+        $null = [System.IO.Directory]::CreateDirectory($folder)
+        $epoch = New-Object -TypeName DateTime -ArgumentList 1970, 1, 1, 0, 0, 0, ([DateTimeKind]::Utc)
+        $due = [long](([DateTime]::UtcNow - $epoch).TotalMilliseconds + [double]$Retention * 1000)
+        [System.IO.File]::Open([System.IO.Path]::Combine($folder, ('{0}-{1}' -f $due, $Id)), [System.IO.FileMode]::OpenOrCreate).Dispose()
+    }
+    catch {
+        $null = $_
     }
 }
 
@@ -652,6 +683,7 @@ Function Update-RemoteJobLost {
     finally {
         $lock.Dispose()
     }
+    Add-RemoteJobExpiry -Root $Job.Store.Root -Id $Job.Id -Retention $Job.Spec['retention']
     $true
 }
 
@@ -757,6 +789,7 @@ Function Get-RemoteJobView {
         finished = $st['finished']
         results = $results
         results_dir = $spec['results_dir']
+        retention = $spec['retention']
         stdout_path = $Job.Paths['stdout']
         stderr_path = $Job.Paths['stderr']
     }
@@ -1336,6 +1369,46 @@ Function Remove-RemoteJob {
     $true
 }
 
+Function Remove-RemoteJobExpired {
+    <#
+    .SYNOPSIS
+    Removes finished jobs whose retention has passed and returns their ids.
+    .DESCRIPTION
+    Only the markers in <job_root>\.expire are listed, so this costs nothing however many jobs the store holds.
+    #>
+    [CmdletBinding()]
+    [OutputType([string[]])]
+    param ([Parameter(Mandatory = $true)][System.Collections.IDictionary]$Store)
+
+    $removed = New-Object -TypeName System.Collections.Generic.List[string]
+    $folder = [System.IO.Path]::Combine($Store.Root, '.expire')
+    if (-not [System.IO.Directory]::Exists($folder)) {
+        return , $removed.ToArray()
+    }
+    $epoch = New-Object -TypeName DateTime -ArgumentList 1970, 1, 1, 0, 0, 0, ([DateTimeKind]::Utc)
+    $now = ([DateTime]::UtcNow - $epoch).TotalMilliseconds
+    foreach ($marker in @([System.IO.Directory]::GetFiles($folder) | ForEach-Object { [System.IO.Path]::GetFileName($_) } | Sort-Object)) {
+        $due, $jobId = $marker -split '-', 2
+        if ($due -notmatch '^\d+$' -or [double]$due -gt $now) {
+            continue
+        }
+        $job = $null
+        if ($jobId -cmatch '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\z') {
+            $job = Get-RemoteJob -Store $Store -Id $jobId
+        }
+        if ($job -and (Test-RemoteJobFinished -Job $job) -and (Remove-RemoteJob -Job $job)) {
+            $removed.Add($jobId)
+        }
+        try {
+            [System.IO.File]::Delete([System.IO.Path]::Combine($folder, $marker))
+        }
+        catch {
+            $null = $_
+        }
+    }
+    , $removed.ToArray()
+}
+
 # --- start and the supervisor ----------------------------------------------------------------------------------
 
 Function Get-RemoteJobErrorMessage {
@@ -1542,6 +1615,7 @@ Function Invoke-RemoteJobSupervisor {
     finally {
         $lock.Dispose()
     }
+    Add-RemoteJobExpiry -Root ([System.IO.Path]::GetDirectoryName($dir)) -Id ([System.IO.Path]::GetFileName($dir)) -Retention $Payload['retention']
 }
 
 Function New-RemoteJobLaunch {
@@ -1591,6 +1665,10 @@ Function New-RemoteJobLaunch {
     if (-not $results) {
         $results = 'target'
     }
+    $retention = $null
+    if ($null -ne $Spec['retention']) {
+        $retention = ConvertTo-RemoteJobDuration -Value $Spec['retention'] -Option 'retention'
+    }
     $record = [ordered]@{
         schema = 1
         id = $jobId
@@ -1605,6 +1683,7 @@ Function New-RemoteJobLaunch {
         results = $results
         output_path = $outputPath
         results_dir = $Spec['results_dir']
+        retention = $retention
         stdout_path = $stdoutPath
         stderr_path = [System.IO.Path]::Combine($final, 'stderr')
         created = Get-RemoteJobTimestamp
@@ -1822,6 +1901,7 @@ Function Complete-RemoteJobLaunch {
             stdin_handle = $process.StdinHandleInSupervisor
             stdin = $spec['stdin']
             timeout = $record.timeout
+            retention = $record.retention
         }
         $utf8 = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false
         $writer = New-Object -TypeName System.IO.StreamWriter -ArgumentList $Launch.Pipe, $utf8
@@ -1860,6 +1940,7 @@ Function Complete-RemoteJobLaunch {
         finally {
             $lock.Dispose()
         }
+        Add-RemoteJobExpiry -Root $Store.Root -Id $job.Id -Retention $record.retention
     }
     Update-RemoteJobState -Job $job
     $job
@@ -1963,11 +2044,11 @@ Function Add-RemoteJobResult {
 }
 
 Export-ModuleMember -Function @(
-    'Add-RemoteJobOutput', 'Add-RemoteJobResult', 'Assert-RemoteJobArgument', 'Assert-RemoteJobId', 'Complete-RemoteJobReceive',
+    'Add-RemoteJobExpiry', 'Add-RemoteJobOutput', 'Add-RemoteJobResult', 'Assert-RemoteJobArgument', 'Assert-RemoteJobId', 'Complete-RemoteJobReceive',
     'ConvertFrom-RemoteJobJson', 'ConvertTo-RemoteJobDuration', 'ConvertTo-RemoteJobHashtable', 'Get-RemoteJob',
     'Get-RemoteJobErrorMessage', 'Get-RemoteJobFetchPlan', 'Get-RemoteJobOffset', 'Get-RemoteJobTimestamp', 'Get-RemoteJobUtf8End',
     'Get-RemoteJobView', 'Initialize-RemoteJobStore', 'Invoke-RemoteJobSupervisor', 'Lock-RemoteJob', 'Open-RemoteJobStore',
-    'Read-RemoteJobJson', 'Read-RemoteJobOutput', 'Receive-RemoteJobOutput', 'Remove-RemoteJob', 'Resolve-RemoteJobPath',
+    'Read-RemoteJobJson', 'Read-RemoteJobOutput', 'Receive-RemoteJobOutput', 'Remove-RemoteJob', 'Remove-RemoteJobExpired', 'Resolve-RemoteJobPath',
     'Select-RemoteJob', 'Start-RemoteJob', 'Stop-RemoteJob', 'Test-RemoteJobFinished', 'Test-RemoteJobMoreData', 'Test-RemoteJobStore',
     'Update-RemoteJobLost', 'Update-RemoteJobState', 'Wait-RemoteJob', 'Write-RemoteJobJson'
 )
