@@ -1,0 +1,105 @@
+#!powershell
+
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+#AnsibleRequires -CSharpUtil Ansible.Basic
+#AnsibleRequires -PowerShell ansible_collections.remote.jobs.plugins.module_utils._JobStore
+#AnsibleRequires -CSharpUtil ansible_collections.remote.jobs.plugins.module_utils._JobNative
+
+$jobOptions = @{
+    argv = @{ type = 'list'; elements = 'str' }
+    chdir = @{ type = 'str' }
+    command = @{ type = 'str' }
+    env = @{ type = 'dict'; no_log = $true }
+    executable = @{ type = 'str' }
+    id = @{ type = 'str' }
+    name = @{ type = 'str' }
+    output_path = @{ type = 'str' }
+    results = @{ type = 'str'; choices = @('target', 'controller'); default = 'target' }
+    results_dir = @{ type = 'str' }
+    retention = @{ type = 'raw' }
+    stdin = @{ type = 'str'; no_log = $true }
+    timeout = @{ type = 'float' }
+}
+$spec = @{
+    options = @{
+        argv = $jobOptions.argv
+        chdir = $jobOptions.chdir
+        command = $jobOptions.command
+        env = $jobOptions.env
+        executable = $jobOptions.executable
+        id = $jobOptions.id
+        job_root = @{ type = 'str' }
+        jobs = @{ type = 'list'; elements = 'dict'; options = $jobOptions }
+        name = $jobOptions.name
+        output_path = $jobOptions.output_path
+        results = $jobOptions.results
+        results_dir = $jobOptions.results_dir
+        retention = $jobOptions.retention
+        stdin = $jobOptions.stdin
+        timeout = $jobOptions.timeout
+    }
+    mutually_exclusive = @(@('command', 'argv'), @('jobs', 'command'), @('jobs', 'argv'))
+    supports_check_mode = $true
+}
+
+$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec)
+$module.Result.changed = $false
+$module.Result.jobs = @()
+$params = $module.Params
+
+try {
+    Assert-RemoteJobArgument -Params $params -Verb 'start'
+    $store = Open-RemoteJobStore -Path $params.job_root
+    $expired = @()
+    if (-not $module.CheckMode) {
+        $expired = Remove-RemoteJobExpired -Store $store
+    }
+}
+catch {
+    $module.FailJson("opening the job store failed: $_", $_)
+}
+if ($expired.Count) {
+    $module.Result.expired = $expired
+}
+
+if ($params.jobs) {
+    $specs = @($params.jobs)
+}
+else {
+    $one = @{}
+    foreach ($key in $jobOptions.Keys) {
+        $one[$key] = $params[$key]
+    }
+    $specs = @($one)
+}
+
+if ($module.CheckMode) {
+    $module.Result.msg = 'would start {0} job(s)' -f $specs.Count
+    Add-RemoteJobResult -Result $module.Result -View @() -Changed $true
+    $module.ExitJson()
+}
+
+try {
+    $jobs = @(Start-RemoteJob -Store $store -Spec $specs)
+    $views = @(foreach ($job in $jobs) { Get-RemoteJobView -Job $job })
+}
+catch {
+    $module.FailJson("starting the job(s) failed: $_", $_)
+}
+
+$broken = @($views | Where-Object { $_.reason -eq 'spawn_error' })
+if ($broken.Count) {
+    $module.Result.jobs = $views
+    $messages = foreach ($view in $broken) {
+        $label = $view.id
+        if ($view.name) {
+            $label = '{0} ({1})' -f $view.id, $view.name
+        }
+        'job {0} could not be started: {1}' -f $label, $view.error
+    }
+    $module.FailJson(($messages -join '; '))
+}
+Add-RemoteJobResult -Result $module.Result -View $views -Changed $true
+$module.ExitJson()
