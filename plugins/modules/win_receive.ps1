@@ -1,0 +1,158 @@
+#!powershell
+
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+#AnsibleRequires -CSharpUtil Ansible.Basic
+#AnsibleRequires -PowerShell ansible_collections.remote.jobs.plugins.module_utils._JobStore
+#AnsibleRequires -CSharpUtil ansible_collections.remote.jobs.plugins.module_utils._JobNative
+
+# _commit, _final and _plan are internal (INTERNAL in _args.py): only the action plugin passes them. With _plan
+# nothing is consumed here; the result says which ranges were read (results=target) or which pieces to fetch
+# (results=controller), and a second call with _commit records what the controller really got.
+$spec = @{
+    options = @{
+        _commit = @{ type = 'list'; elements = 'dict' }
+        _final = @{ type = 'bool'; default = $true }
+        _plan = @{ type = 'bool'; default = $false }
+        auto_remove = @{ type = 'bool'; default = $false }
+        id = @{ type = 'list'; elements = 'str' }
+        job_root = @{ type = 'str' }
+        keep = @{ type = 'bool'; default = $false }
+        max_bytes = @{ type = 'int'; default = 1048576 }
+        name = @{ type = 'list'; elements = 'str' }
+        timeout = @{ type = 'float' }
+        wait = @{ type = 'bool'; default = $false }
+    }
+    required_one_of = @(, @('id', 'name'))
+    supports_check_mode = $true
+}
+
+$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec)
+$module.Result.changed = $false
+$module.Result.jobs = @()
+$params = $module.Params
+
+try {
+    Assert-RemoteJobArgument -Params $params -Verb 'receive'
+    $store = Open-RemoteJobStore -Path $params.job_root
+    $expired = @()
+    if (-not $module.CheckMode) {
+        $expired = Remove-RemoteJobExpired -Store $store
+    }
+    $jobs = @(Select-RemoteJob -Store $store -Id $params.id -Name $params.name -Require)
+}
+catch {
+    $module.FailJson("selecting the jobs failed: $_", $_)
+}
+if ($expired.Count) {
+    $module.Result.expired = $expired
+}
+$views = New-Object -TypeName System.Collections.Generic.List[object]
+$changed = $false
+
+if ($null -ne $params._commit) {
+    # Second half of a receive: record the ranges the controller now holds.
+    try {
+        $byId = @{}
+        foreach ($item in $params._commit) {
+            $range = ConvertTo-RemoteJobHashtable -InputObject $item
+            $jobId = [string]$range.id
+            if (-not $byId.ContainsKey($jobId)) {
+                $byId[$jobId] = @{}
+            }
+            $byId[$jobId][[string]$range.stream] = @([long]$range.start, [long]$range.end)
+        }
+        foreach ($job in $jobs) {
+            $accepted = @{}
+            if ($byId.ContainsKey($job.Id)) {
+                $accepted = Complete-RemoteJobReceive -Job $job -Range $byId[$job.Id]
+            }
+            if (@($accepted.Values) -contains $true) {
+                $changed = $true
+            }
+            $view = Get-RemoteJobView -Job $job
+            $view['committed'] = $accepted
+            $view['removed'] = $false
+            if ($params.auto_remove -and (Test-RemoteJobFinished -Job $job) -and -not $view.has_more_data) {
+                $view['removed'] = Remove-RemoteJob -Job $job
+                $changed = $true
+            }
+            $views.Add($view)
+        }
+    }
+    catch {
+        $module.FailJson("recording the received output failed: $_", $_)
+    }
+    Add-RemoteJobResult -Result $module.Result -View $views -Changed $changed
+    $module.ExitJson()
+}
+
+$timedOut = $false
+if ($params.wait) {
+    try {
+        $timedOut = Wait-RemoteJob -Job $jobs -Timeout $params.timeout
+    }
+    catch {
+        $module.FailJson("waiting for the jobs failed: $_", $_)
+    }
+    if ($timedOut -and -not $params._final) {
+        # A slice of a longer wait: the action plugin calls again.
+        $module.Result.pending = $true
+        $module.Result.timed_out = $true
+        Add-RemoteJobResult -Result $module.Result -View @(foreach ($job in $jobs) { Get-RemoteJobView -Job $job }) -Changed $false
+        $module.ExitJson()
+    }
+}
+
+$keep = $params.keep -or $module.CheckMode
+try {
+    foreach ($job in $jobs) {
+        if ($params._plan -and $job.Spec['results'] -eq 'controller') {
+            $view = Get-RemoteJobView -Job $job
+            $pieces = @()
+            if (-not $module.CheckMode) {
+                $pieces = Get-RemoteJobFetchPlan -Job $job
+            }
+            $view['pieces'] = $pieces
+            $views.Add($view)
+            continue
+        }
+        $ranges = $null
+        if ($params._plan) {
+            $read = Read-RemoteJobOutput -Job $job -MaxBytes $params.max_bytes
+            $ranges = @{}
+            foreach ($stream in 'stdout', 'stderr') {
+                $length = $read.Data[$stream].Length
+                if ($length) {
+                    $ranges[$stream] = @($read.Start[$stream], ($read.Start[$stream] + $length))
+                }
+            }
+        }
+        else {
+            $read = Receive-RemoteJobOutput -Job $job -Keep:$keep -MaxBytes $params.max_bytes
+        }
+        $view = Get-RemoteJobView -Job $job
+        Add-RemoteJobOutput -View $view -Data $read.Data -Truncated $read.Truncated
+        if ($null -ne $ranges) {
+            $view['ranges'] = $ranges
+        }
+        elseif (-not $keep) {
+            if ($read.Data.stdout.Length -or $read.Data.stderr.Length) {
+                $changed = $true
+            }
+            if ($params.auto_remove -and (Test-RemoteJobFinished -Job $job) -and -not $view.has_more_data) {
+                $view['removed'] = Remove-RemoteJob -Job $job
+                $changed = $true
+            }
+        }
+        $views.Add($view)
+    }
+}
+catch {
+    $module.FailJson("receiving the output failed: $_", $_)
+}
+
+$module.Result.timed_out = $timedOut
+Add-RemoteJobResult -Result $module.Result -View $views -Changed $changed
+$module.ExitJson()
