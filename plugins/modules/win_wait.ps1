@@ -1,0 +1,60 @@
+#!powershell
+
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+#AnsibleRequires -CSharpUtil Ansible.Basic
+#AnsibleRequires -PowerShell ansible_collections.remote.jobs.plugins.module_utils._JobStore
+#AnsibleRequires -CSharpUtil ansible_collections.remote.jobs.plugins.module_utils._JobNative
+
+$spec = @{
+    options = @{
+        any = @{ type = 'bool'; default = $false }
+        fail_on_timeout = @{ type = 'bool'; default = $false }
+        id = @{ type = 'list'; elements = 'str' }
+        job_root = @{ type = 'str' }
+        name = @{ type = 'list'; elements = 'str' }
+        timeout = @{ type = 'float' }
+    }
+    required_one_of = @(, @('id', 'name'))
+    supports_check_mode = $true
+}
+
+$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec)
+$module.Result.changed = $false
+$module.Result.jobs = @()
+$params = $module.Params
+
+try {
+    Assert-RemoteJobArgument -Params $params -Verb 'wait'
+    $store = Open-RemoteJobStore -Path $params.job_root
+    $expired = @()
+    if (-not $module.CheckMode) {
+        $expired = Remove-RemoteJobExpired -Store $store
+    }
+    $jobs = @(Select-RemoteJob -Store $store -Id $params.id -Name $params.name -Require)
+}
+catch {
+    $module.FailJson("selecting the jobs failed: $_", $_)
+}
+if ($expired.Count) {
+    $module.Result.expired = $expired
+}
+
+try {
+    $timedOut = Wait-RemoteJob -Job $jobs -Any:$params.any -Timeout $params.timeout
+    $views = @(foreach ($job in $jobs) { Get-RemoteJobView -Job $job })
+}
+catch {
+    $module.FailJson("waiting for the jobs failed: $_", $_)
+}
+
+$module.Result.timed_out = $timedOut
+if ($timedOut -and $params.fail_on_timeout) {
+    $running = @($views | Where-Object { $_.state -eq 'running' } | ForEach-Object { $_.id })
+    $module.Result.jobs = $views
+    $msg = '{0} of {1} job(s) still running after {2} seconds: {3}' -f $running.Count, $views.Count, $params.timeout, ($running -join ', ')
+    $module.FailJson($msg)
+}
+Add-RemoteJobResult -Result $module.Result -View $views -Changed $false
+$module.ExitJson()
