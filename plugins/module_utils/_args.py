@@ -98,6 +98,8 @@ def _check_one_start(job):
     timeout = job.get('timeout')
     if timeout is not None and timeout <= 0:
         raise JobArgumentError('timeout must be a positive number of seconds, got %r' % (timeout,))
+    if job.get('retention') is not None:
+        parse_duration(job['retention'], 'retention')
     if job.get('output_path') is not None and job.get('results', 'target') != 'target':
         raise JobArgumentError('output_path sends stdout to a file on the target: it needs results: target')
 
@@ -123,6 +125,7 @@ _START_JOB_OPTIONS = dict(
     results=dict(type='str', choices=list(PLACEMENTS), default='target'),
     output_path=dict(type='str'),
     results_dir=dict(type='str'),
+    retention=dict(type='raw'),
 )
 
 SPECS = {

@@ -388,6 +388,7 @@ class Job:
             if proc_alive(st.get('pid'), st.get('pid_start_time')):
                 note += '; the command (pid %s) still runs unsupervised: use remote.jobs.stop to end it' % st.get('pid')
             self._write_state(state='failed', reason='lost', finished=now_iso(), error=note)
+        mark_expiry(self.store.root, self.id, self.spec.get('retention'))
         return True
 
     # output
@@ -433,6 +434,7 @@ class Job:
             'finished': st.get('finished'),
             'results': spec.get('results', 'target'),
             'results_dir': spec.get('results_dir'),
+            'retention': spec.get('retention'),
             'stdout_path': self.stdout_path,
             'stderr_path': self.stderr_path,
         }
@@ -546,6 +548,34 @@ class JobStore:
         jobs.sort(key=lambda job: (job.state.get('started') or '', job.id))
         return jobs
 
+    # retention
+    def expire(self):
+        """Remove finished jobs whose retention has passed; returns their ids.
+
+        When a job with a retention ends, a marker <root>/.expire/<epoch milliseconds>-<id> is left, so this only
+        lists that folder, however many jobs the store holds."""
+        folder = os.path.join(self.root, '.expire')
+        try:
+            markers = os.listdir(folder)
+        except OSError:
+            return []
+        now, removed = time.time() * 1000, []
+        for marker in sorted(markers):
+            epoch, _, job_id = marker.partition('-')
+            if not epoch.isdigit() or int(epoch) > now:
+                continue
+            try:
+                job = self.load(job_id)
+            except JobArgumentError:
+                job = None
+            if job is not None and job.finished and self.remove(job):
+                removed.append(job_id)
+            try:
+                os.unlink(os.path.join(folder, marker))
+            except OSError:
+                pass
+        return removed
+
     # start
     def start(self, specs):
         """Start every job in specs (dicts of start options) and return their Job objects."""
@@ -577,6 +607,7 @@ class JobStore:
             'results': spec.get('results') or 'target',
             'output_path': stdout_path,
             'results_dir': spec.get('results_dir'),
+            'retention': parse_duration(spec['retention'], 'retention') if spec.get('retention') is not None else None,
             'stdout_path': stdout_path or os.path.join(final_dir, 'stdout'),
             'stderr_path': os.path.join(final_dir, 'stderr'),
             'created': now_iso(),
@@ -786,6 +817,19 @@ class JobStore:
         return True
 
 
+def mark_expiry(root, job_id, retention):
+    """Leave the marker JobStore.expire looks for: the job may be removed retention seconds from now."""
+    if retention is None:
+        return
+    folder = os.path.join(root, '.expire')
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.close(os.open(os.path.join(folder, '%d-%s' % (int((time.time() + retention) * 1000), job_id)),
+                         os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        pass
+
+
 def _timestamp(iso):
     parsed = parse_iso(iso)
     return parsed.timestamp() if parsed else 0.0
@@ -882,7 +926,8 @@ class _Supervisor:
             now = now_iso()
             state = dict(base, state='failed', reason='spawn_error', error=error, finished=now)
             write_json_atomic(os.path.join(self.tmp_dir, 'state.json'), state)
-            self._publish(report_fd, state)
+            if self._publish(report_fd, state):
+                mark_expiry(os.path.dirname(self.final_dir), record['id'], record.get('retention'))
             return
         state = dict(base, state='running', reason=None, pid=proc.pid, pid_start_time=proc_start_time(proc.pid))
         write_json_atomic(os.path.join(self.tmp_dir, 'state.json'), state)
@@ -932,6 +977,7 @@ class _Supervisor:
             state = read_json(os.path.join(job_dir, 'state.json'), {})
             state.update(final)
             write_json_atomic(os.path.join(job_dir, 'state.json'), state)
+        mark_expiry(os.path.dirname(job_dir), self.record['id'], self.record.get('retention'))
 
 
 def _feed(pipe, data):

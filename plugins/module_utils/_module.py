@@ -19,7 +19,8 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
 from ansible_collections.remote.jobs.plugins.module_utils._jobstore import JobStore, JobStoreError
 
 DEFAULT_JOB_ROOT = '~/.ansible_jobs'
-_START_KEYS = ('id', 'name', 'command', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'results', 'output_path', 'results_dir')
+_START_KEYS = ('id', 'name', 'command', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'results', 'output_path', 'results_dir',
+               'retention')
 
 
 # Ansible reserves a top-level "results" (loop results); the placement stays inside each job object.
@@ -173,7 +174,10 @@ def run_module(verb):
         if verb == 'start':
             check_start(params)
         store = JobStore(params['job_root'] or DEFAULT_JOB_ROOT)
+        expired = [] if module.check_mode else store.expire()
         result = VERBS[verb](module, store, params)
+        if expired:
+            result['expired'] = expired
     except (JobArgumentError, JobStoreError) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:

@@ -75,6 +75,13 @@ options:
       - Controller folder for O(results=controller). Defaults to the variable C(remote_jobs_results_dir), else
         C(job_results/) beside the playbook.
     type: str
+  retention:
+    description:
+      - Remove the job automatically this long after it ends (like PowerShell's AutoRemoveJob); seconds, or a
+        number with a unit C(s), C(m), C(h), C(d) or C(w), such as V(7d).
+      - Expired jobs are removed by the next remote.jobs call on that host and listed in RV(expired).
+      - Unset keeps finished jobs until M(remote.jobs.remove).
+    type: raw
   jobs:
     description:
       - Start several jobs in one round trip. Each item takes the single-job options
@@ -122,6 +129,9 @@ options:
       results_dir:
         description: Controller folder for O(jobs[].results=controller), as O(results_dir).
         type: str
+      retention:
+        description: Remove the job automatically this long after it ends, as O(retention).
+        type: raw
 attributes:
   check_mode:
     support: full
@@ -183,6 +193,11 @@ pid:
   description: Process id of the command (the leader of its own process group).
   returned: when one job was started
   type: int
+expired:
+  description: Ids of finished jobs removed because their O(retention) had passed (every verb reports these).
+  returned: when any expired
+  type: list
+  elements: str
 '''
 
 from ansible_collections.remote.jobs.plugins.module_utils._module import run_module

@@ -35,35 +35,35 @@ def finish(proc, results):
 
 def test_two_runs_consuming_one_job_get_every_byte_exactly_once(lab, tmp_path):
     name = 'race-' + uuid.uuid4().hex[:8]
-    lines = 3000
+    lines, width, per_receive, loops = 3000, 11, 50, 40
     ready = [str(tmp_path / ('ready%d' % i)) for i in range(2)]
-    # Output starts only once both consumers are up, so they really race for it.
-    command = ('while [ ! -e %s ] || [ ! -e %s ]; do sleep 0.02; done; '
-               'for i in $(seq 1 %d); do echo "line-$i"; [ $((i %% 50)) = 0 ] && sleep 0.1; done' % (ready[0], ready[1], lines))
+    # Output ("line-00001\n", 11 bytes a line) appears once both consumers are up. Each receive takes at most 50
+    # whole lines, and one consumer's 40 receives hold fewer lines than there are, so both must take part.
+    command = 'while [ ! -e %s ] || [ ! -e %s ]; do sleep 0.02; done; seq -f "line-%%05g" 1 %d' % (
+        ready[0], ready[1], lines)
     run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': command}}], hosts='h1')
     assert run.rc == 0, run.output
     procs = [launch(lab, tmp_path, 'consumer%d' % i, [
         {'name': 'ready', 'ansible.builtin.file': {'path': ready[i], 'state': 'touch'}},
-        {'name': 'consume', 'remote.jobs.receive': {'name': name}, 'loop': list(range(60))},
+        {'name': 'consume', 'remote.jobs.receive': {'name': name, 'max_bytes': width * per_receive},
+         'loop': list(range(loops))},
     ]) for i in range(2)]
     records = [finish(*p) for p in procs]
     final = lab.play([{'name': 'rest', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 60,
                                                                'max_bytes': 0}}], hosts='h1')
     assert final.rc == 0, final.output
-    # Each echo is one write, and a receive without max_bytes reads up to the end of the file, so every piece
-    # holds whole lines and pieces can be compared line by line whichever consumer got them.
-    got = []
-    per_consumer = []
+    got, per_consumer = [], []
     for recs in records:
         (loop,) = [r['result'] for r in recs if r['task'] == 'consume']
         texts = [item['stdout'] for item in loop['results']]
-        per_consumer.append(sum(1 for t in texts if t))
+        assert all(len(t) % width == 0 for t in texts), 'pieces are whole lines'
+        per_consumer.append(sum(len(t) for t in texts) // width)
         got.extend(texts)
     got.append(final.result('rest')['stdout'])
     counted = collections.Counter(line for text in got for line in text.split())
-    assert set(counted) == {'line-%d' % i for i in range(1, lines + 1)}, 'every byte delivered'
+    assert set(counted) == {'line-%05d' % i for i in range(1, lines + 1)}, 'every byte delivered'
     assert max(counted.values()) == 1, 'no byte delivered twice: %r' % [k for k, v in counted.items() if v > 1][:5]
-    assert all(per_consumer), 'both consumers received something'
+    assert all(per_consumer), 'both consumers received lines: %r' % per_consumer
 
 
 def test_fifty_jobs_started_at_once_from_parallel_runs(lab, tmp_path):

@@ -374,3 +374,21 @@ def test_job_root_comes_from_the_host_variable(lab):
     assert run.result('info', 'h2')['jobs'] == [] and run.result('info', 'h3')['jobs'] == []
     assert run.result('start', 'h1')['stdout_path'].startswith(lab.roots['h1'] + os.sep)
 
+
+
+def test_retention_removes_finished_jobs_automatically(lab):
+    name = uniq('ret')
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'jobs': [{'name': name + '-short', 'argv': ['true'], 'retention': '1s'},
+                                                         {'name': name + '-kept', 'argv': ['true']}]}},
+        {'name': 'pause', 'ansible.builtin.pause': {'seconds': 3}},
+        {'name': 'info', 'remote.jobs.info': {'name': name + '-*'}},
+        {'name': 'bad', 'remote.jobs.start': {'command': 'true', 'retention': 'forever'}, 'ignore_errors': True},
+        {'name': 'cleanup', 'remote.jobs.remove': {'name': name + '-*'}},
+    ], hosts='h3')
+    assert run.rc == 0, run.output
+    info = run.result('info', 'h3')
+    short_id = [j['id'] for j in run.result('start', 'h3')['jobs'] if j['name'] == name + '-short']
+    assert info['expired'] == short_id
+    assert [j['name'] for j in info['jobs']] == [name + '-kept']
+    assert 'retention: expected a duration' in run.result('bad', 'h3')['msg']

@@ -352,3 +352,18 @@ def test_commit_is_refused_when_someone_received_meanwhile(store):
     store.receive(job)  # another reader consumed it first
     assert store.commit(job, {'stdout': (0, piece['end'])}) == {'stdout': False}
     assert job.offsets()['stdout'] == 4
+
+
+def test_retention_removes_finished_jobs_after_the_period(store):
+    keep = wait(store, start(store, argv=['true']))
+    short = wait(store, start(store, argv=['true'], retention=0.5))
+    running = start(store, command='sleep 30', retention=0)
+    assert store.expire() == [], 'nothing has expired yet'
+    time.sleep(1.1)
+    assert store.expire() == [short.id]
+    assert not os.path.exists(short.dir) and os.path.exists(keep.dir)
+    assert os.path.exists(running.dir), 'a running job is never expired'
+    store.stop(running, grace=1)
+    time.sleep(1.1)
+    assert store.expire() == [running.id], 'its retention counts from its end'
+    assert os.listdir(os.path.join(store.root, '.expire')) == []
