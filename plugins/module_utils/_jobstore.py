@@ -22,6 +22,7 @@ command in its own process group, enforces the timeout and writes the final stat
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import fnmatch
 import hashlib
@@ -46,7 +47,8 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
 
 SCHEMA = 1
 TIMEOUT_GRACE = 5.0          # seconds between SIGTERM and SIGKILL when a job's own timeout fires
-SPAWN_REPORT_TIMEOUT = 30.0  # how long start waits for a supervisor to say it is running
+SPAWN_REPORT_TIMEOUT = 30.0
+RESERVE_BYTES = 16384        # kept free per job, so its final state can be written on a full file system  # how long start waits for a supervisor to say it is running
 POLL = 0.05                  # how often waiters look at state.json
 LOST_CHECK_EVERY = 0.5       # how often waiters check that supervisors are alive
 _HAVE_PROC = os.path.isdir('/proc/self')
@@ -620,6 +622,8 @@ class JobStore:
             write_json_atomic(os.path.join(tmp_dir, 'offsets.json'), {'stdout': 0, 'stderr': 0})
             for name in ('stderr', '.lock') + (() if stdout_path else ('stdout',)):
                 os.close(os.open(os.path.join(tmp_dir, name), os.O_WRONLY | os.O_CREAT, 0o600))
+            with open(os.path.join(tmp_dir, '.reserve'), 'wb') as handle:
+                handle.write(b'\0' * RESERVE_BYTES)
             if stdout_path:
                 try:
                     os.close(os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
@@ -974,10 +978,34 @@ class _Supervisor:
                 final.update(state='failed', reason='exit')
             else:
                 final.update(state='failed', reason='signal')
+            full = [path for path in (self.record['stdout_path'], os.path.join(job_dir, 'stderr')) if _disk_full(path)]
+            if full and final['state'] != 'stopped':
+                final.update(state='failed', error='no space left on the file system of %s: the output is incomplete'
+                             % ' and '.join(sorted(set(full))))
             state = read_json(os.path.join(job_dir, 'state.json'), {})
             state.update(final)
-            write_json_atomic(os.path.join(job_dir, 'state.json'), state)
+            reserve = os.path.join(job_dir, '.reserve')
+            try:
+                write_json_atomic(os.path.join(job_dir, 'state.json'), state)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                os.unlink(reserve)  # this is what the reserve is for
+                write_json_atomic(os.path.join(job_dir, 'state.json'), state)
+            try:
+                os.unlink(reserve)
+            except OSError:
+                pass
         mark_expiry(os.path.dirname(job_dir), self.record['id'], self.record.get('retention'))
+
+
+def _disk_full(path):
+    """True when the file system holding path has (next to) no space left for unprivileged writers."""
+    try:
+        st = os.statvfs(os.path.dirname(path) or '.')
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < RESERVE_BYTES
 
 
 def _feed(pipe, data):

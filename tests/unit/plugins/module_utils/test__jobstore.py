@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import threading
 import time
 
@@ -367,3 +368,33 @@ def test_retention_removes_finished_jobs_after_the_period(store):
     time.sleep(1.1)
     assert store.expire() == [running.id], 'its retention counts from its end'
     assert os.listdir(os.path.join(store.root, '.expire')) == []
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 1 MiB tmpfs, where this machine lets the tests mount one."""
+    mount_point = tmp_path / 'small'
+    mount_point.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip('mounting a small tmpfs needs root')
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', str(mount_point)],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+        pytest.skip('this machine does not allow mounting a tmpfs')
+    yield mount_point
+    subprocess.run(['umount', '-l', str(mount_point)])
+
+
+def test_a_full_file_system_ends_the_job_failed_with_a_clear_error(small_fs):
+    store = js.JobStore(str(small_fs / 'root'))
+    job = start(store, name='filler', command='yes "all work and no play"')
+    wait(store, job)
+    assert job.state['state'] == 'failed'
+    assert 'no space left on the file system' in job.state['error']
+    # The store stays readable: the job lists, its partial output can be received.
+    (listed,) = store.select(names=['filler'])
+    assert listed.state['state'] == 'failed'
+    out, _ = store.receive(listed, keep=True, max_bytes=64)
+    assert out['stdout'].startswith(b'all work and no play\n')
+    with pytest.raises(OSError):
+        start(store, argv=['true'])  # no room for another job: an error, not a corrupt store
+    assert [j.id for j in store.select()] == [job.id]
