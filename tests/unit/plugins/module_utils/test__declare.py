@@ -127,6 +127,17 @@ def test_finished_waits_for_a_job_started_earlier_without_changing_anything(stor
     assert finished['state'] == 'completed' and finished['stdout'] == 'late\n'
 
 
+def test_finished_in_check_mode_waits_for_nothing(store):
+    name = 'nowait-' + uuid.uuid4().hex[:6]
+    started = run(store, name=name, command='sleep 30')
+    began = time.monotonic()
+    check = run(store, check_mode=True, name=name, command='sleep 30', state='finished', wait_timeout=20)
+    assert time.monotonic() - began < 5, 'check mode does not wait for the end'
+    assert (check['changed'], check['state'], check['id']) == (False, 'running', started['id'])
+    assert 'timed_out' not in check and 'failed' not in check
+    run(store, name=name, state='absent')
+
+
 def test_finished_with_a_failing_job_reaches_the_state_and_reports_it(store):
     result = run(store, name='bad-' + uuid.uuid4().hex[:6], command='echo nope >&2; exit 3', state='finished')
     assert 'failed' not in result, 'the job failed, the declaration did not'
