@@ -1,0 +1,583 @@
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Pester 5 tests of plugins/module_utils/_JobStore.psm1: the functions on hand-made job folders, then whole jobs
+# with real supervisors. Run on Windows: Invoke-Pester -Path tests/windows (see tests/windows/README.md).
+
+BeforeAll {
+    $native = 'ansible_collections.remote.jobs.plugins.module_utils._JobNative'
+    if (-not ("$native.NativeProcess" -as [type])) {
+        Add-Type -Path (Join-Path $PSScriptRoot '..\..\plugins\module_utils\_JobNative.cs')
+    }
+    Import-Module (Join-Path $PSScriptRoot '..\..\plugins\module_utils\_JobStore.psm1') -Force
+    $NativeProcess = [type]"$native.NativeProcess"
+    $utf8 = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false
+
+    function New-TestStore {
+        $store = Open-RemoteJobStore -Path (Join-Path $TestDrive ('root-{0}' -f [Guid]::NewGuid().ToString('N').Substring(0, 8)))
+        Initialize-RemoteJobStore -Store $store
+        $store
+    }
+
+    function New-TestJob {
+        # A job folder as a supervisor leaves it, written by hand. A running job's supervisor is this process.
+        param (
+            [Parameter(Mandatory = $true)][hashtable]$Store,
+            [Parameter(Mandatory = $true)][string]$Id,
+            [object]$Name = $null,
+            [string]$State = 'completed',
+            [string]$Stdout = '',
+            [byte[]]$StdoutBytes = $null,
+            [string]$Finished = (Get-RemoteJobTimestamp),
+            [string]$Results = 'target',
+            [object]$Argv = $null
+        )
+        $dir = Join-Path $Store.Root $Id
+        $null = New-Item -ItemType Directory -Path $dir
+        $spec = @{ schema = 1; id = $Id; name = $Name; command = 'Write-Output x'; results = $Results; location = 'test' }
+        if ($Argv) {
+            $spec.command = $null
+            $spec.argv = $Argv
+        }
+        Write-RemoteJobJson -Path (Join-Path $dir 'job.json') -InputObject $spec
+        $st = @{
+            state = $State; reason = 'exit'; rc = 0; started = Get-RemoteJobTimestamp; finished = $Finished
+            supervisor_pid = $PID; supervisor_start_time = $NativeProcess::GetProcessStartTime($PID)
+        }
+        if ($State -eq 'running') {
+            $st.reason = $null
+            $st.rc = $null
+            $st.finished = $null
+        }
+        Write-RemoteJobJson -Path (Join-Path $dir 'state.json') -InputObject $st
+        Write-RemoteJobJson -Path (Join-Path $dir 'offsets.json') -InputObject @{ stdout = 0; stderr = 0 }
+        if ($null -eq $StdoutBytes) {
+            $StdoutBytes = $utf8.GetBytes($Stdout)
+        }
+        [System.IO.File]::WriteAllBytes((Join-Path $dir 'stdout'), $StdoutBytes)
+        [System.IO.File]::WriteAllBytes((Join-Path $dir 'stderr'), [byte[]]@())
+        Get-RemoteJob -Store $Store -Id $Id
+    }
+
+    function Get-Text {
+        param ([byte[]]$Bytes)
+        $utf8.GetString($Bytes)
+    }
+}
+
+Describe 'Assert-RemoteJobId' {
+    It 'accepts <Id>' -ForEach @(
+        @{ Id = 'a' }
+        @{ Id = '20261124T193400-a1b2c3' }
+        @{ Id = 'A.b_c-1' }
+        @{ Id = 'x' * 64 }
+    ) {
+        Assert-RemoteJobId -Id $Id | Should -BeExactly $Id
+    }
+
+    It 'refuses <Label> before any path is built' -ForEach @(
+        @{ Label = 'an empty id'; Id = '' }
+        @{ Label = 'a leading dot'; Id = '.hidden' }
+        @{ Label = 'a leading dash'; Id = '-x' }
+        @{ Label = 'a slash'; Id = 'a/b' }
+        @{ Label = 'a backslash'; Id = 'a\b' }
+        @{ Label = 'a parent folder'; Id = '..' }
+        @{ Label = 'a drive'; Id = 'C:' }
+        @{ Label = 'a trailing newline'; Id = "abc`n" }
+        @{ Label = '65 characters'; Id = 'x' * 65 }
+    ) {
+        { Assert-RemoteJobId -Id $Id } | Should -Throw '*invalid job id*a job id is 1-64 characters*starting with a letter or digit'
+    }
+}
+
+Describe 'ConvertTo-RemoteJobDuration' {
+    It 'reads <Value> as <Seconds> seconds' -ForEach @(
+        @{ Value = 90; Seconds = 90 }
+        @{ Value = '90'; Seconds = 90 }
+        @{ Value = '90s'; Seconds = 90 }
+        @{ Value = ' 15m '; Seconds = 900 }
+        @{ Value = '1.5h'; Seconds = 5400 }
+        @{ Value = '7d'; Seconds = 604800 }
+        @{ Value = '2w'; Seconds = 1209600 }
+    ) {
+        ConvertTo-RemoteJobDuration -Value $Value | Should -Be $Seconds
+    }
+
+    It 'refuses <Value>' -ForEach @(
+        @{ Value = 'soon' }
+        @{ Value = '7x' }
+        @{ Value = '7D' }
+        @{ Value = $true }
+    ) {
+        { ConvertTo-RemoteJobDuration -Value $Value } | Should -Throw '*older_than: expected a duration such as 90*'
+    }
+
+    It 'refuses a negative number' {
+        { ConvertTo-RemoteJobDuration -Value -5 } | Should -Throw '*older_than must not be negative*'
+    }
+}
+
+Describe 'Assert-RemoteJobArgument' {
+    It 'refuses <Label>' -ForEach @(
+        @{ Label = 'keep with auto_remove'; Verb = 'receive'; Params = @{ id = @('a'); keep = $true; auto_remove = $true }; Message = '*contradict*' }
+        @{ Label = 'command with argv'; Verb = 'start'; Params = @{ command = 'x'; argv = @('y') }; Message = '*mutually exclusive*' }
+        @{ Label = 'no command'; Verb = 'start'; Params = @{ name = 'x' }; Message = '*one of command or argv is required*' }
+        @{ Label = 'an empty argv'; Verb = 'start'; Params = @{ argv = @() }; Message = '*argv must name a program*' }
+        @{ Label = 'a blank command'; Verb = 'start'; Params = @{ command = '  ' }; Message = '*command is empty*' }
+        @{ Label = 'a zero timeout'; Verb = 'start'; Params = @{ command = 'x'; timeout = 0 }; Message = '*timeout must be a positive number*' }
+        @{
+            Label = 'output_path with controller results'; Verb = 'start'; Message = '*needs results: target*'
+            Params = @{ command = 'x'; output_path = 'C:\x.log'; results = 'controller' }
+        }
+        @{ Label = 'a bad retention'; Verb = 'start'; Params = @{ command = 'x'; retention = 'later' }; Message = '*retention: expected a duration*' }
+        @{ Label = 'jobs with command'; Verb = 'start'; Params = @{ command = 'x'; jobs = @(@{ command = 'y' }) }; Message = '*not both*' }
+        @{ Label = 'a bad id in jobs'; Verb = 'start'; Params = @{ jobs = @(@{ id = '../x'; command = 'y' }) }; Message = '*invalid job id*' }
+        @{ Label = 'a negative grace'; Verb = 'stop'; Params = @{ id = @('a'); grace = -1 }; Message = '*grace must not be negative*' }
+    ) {
+        { Assert-RemoteJobArgument -Params $Params -Verb $Verb } | Should -Throw $Message
+    }
+
+    It 'accepts a good start' {
+        { Assert-RemoteJobArgument -Params @{ command = 'Get-Date'; timeout = 5; retention = '1d' } -Verb 'start' } | Should -Not -Throw
+    }
+}
+
+Describe 'JSON files' {
+    It 'round-trips nested data and leaves no temporary file' {
+        $path = Join-Path $TestDrive 'data.json'
+        Write-RemoteJobJson -Path $path -InputObject @{ a = 1; b = @('x'); c = @{ d = $null; e = $true } }
+        Write-RemoteJobJson -Path $path -InputObject @{ a = 2; b = @('x', 'y'); c = @{ d = $null; e = $true } }
+        $data = Read-RemoteJobJson -Path $path
+        $data | Should -BeOfType [hashtable]
+        $data.a | Should -Be 2
+        @($data.b).Count | Should -Be 2
+        $data.c.e | Should -BeTrue
+        $data.c.ContainsKey('d') | Should -BeTrue
+        @(Get-ChildItem -LiteralPath $TestDrive -Filter 'data.json*').Count | Should -Be 1
+    }
+
+    It 'reads <Label> as the default' -ForEach @(
+        @{ Label = 'a missing file'; Content = $null }
+        @{ Label = 'a corrupt file'; Content = '{"a": ' }
+        @{ Label = 'an empty file'; Content = '' }
+        @{ Label = 'a JSON array'; Content = '[1, 2]' }
+    ) {
+        $path = Join-Path $TestDrive ('{0}.json' -f [Guid]::NewGuid().ToString('N'))
+        if ($null -ne $Content) {
+            [System.IO.File]::WriteAllText($path, $Content)
+        }
+        (Read-RemoteJobJson -Path $path -Default @{ fallback = $true }).fallback | Should -BeTrue
+    }
+}
+
+Describe 'Lock-RemoteJob' {
+    It 'is exclusive until released' {
+        $dir = Join-Path $TestDrive 'locked'
+        $null = New-Item -ItemType Directory -Path $dir
+        $first = Lock-RemoteJob -Path $dir
+        try {
+            { Lock-RemoteJob -Path $dir -Timeout 0.3 } | Should -Throw '*waiting for the lock*'
+        }
+        finally {
+            $first.Dispose()
+        }
+        $second = Lock-RemoteJob -Path $dir -Timeout 5
+        $second.Dispose()
+    }
+}
+
+Describe 'Get-RemoteJobUtf8End' {
+    It 'keeps <Label>' -ForEach @(
+        @{ Label = 'nothing of nothing'; Bytes = [byte[]]@(); Expected = 0 }
+        @{ Label = 'ASCII whole'; Bytes = [byte[]](0x61, 0x62, 0x63); Expected = 3 }
+        @{ Label = 'a whole two-byte character'; Bytes = [byte[]](0x61, 0xC3, 0xA9); Expected = 3 }
+        @{ Label = 'a lead byte back'; Bytes = [byte[]](0x61, 0xC3); Expected = 1 }
+        @{ Label = 'two of three bytes back'; Bytes = [byte[]](0x61, 0xE2, 0x82); Expected = 1 }
+        @{ Label = 'a whole three-byte character'; Bytes = [byte[]](0xE2, 0x82, 0xAC); Expected = 3 }
+        @{ Label = 'three of four bytes back'; Bytes = [byte[]](0x61, 0xF0, 0x9F, 0x98); Expected = 1 }
+        @{ Label = 'a whole four-byte character'; Bytes = [byte[]](0xF0, 0x9F, 0x98, 0x80); Expected = 4 }
+    ) {
+        Get-RemoteJobUtf8End -Data $Bytes | Should -Be $Expected
+    }
+}
+
+Describe 'The job root' {
+    It 'is created for this user only' {
+        $store = New-TestStore
+        Test-RemoteJobStore -Store $store | Should -BeTrue
+        (Get-Acl -LiteralPath $store.Root).AreAccessRulesProtected | Should -BeTrue
+    }
+
+    It 'defaults to .ansible_jobs in the profile' {
+        (Open-RemoteJobStore -Path $null).Root | Should -Be (Join-Path $env:USERPROFILE '.ansible_jobs')
+        (Open-RemoteJobStore -Path '%USERPROFILE%\jobs').Root | Should -Be (Join-Path $env:USERPROFILE 'jobs')
+        (Open-RemoteJobStore -Path '$env:USERPROFILE\jobs').Root | Should -Be (Join-Path $env:USERPROFILE 'jobs')
+    }
+
+    It 'lists nothing while it does not exist' {
+        $store = Open-RemoteJobStore -Path (Join-Path $TestDrive 'missing')
+        Test-RemoteJobStore -Store $store | Should -BeFalse
+        @(Select-RemoteJob -Store $store).Count | Should -Be 0
+        { Select-RemoteJob -Store $store -Id 'a' -Require } | Should -Throw '*no job with id a in*'
+    }
+
+    It 'is refused when others may write to it' {
+        $store = New-TestStore
+        $acl = Get-Acl -LiteralPath $store.Root
+        $everyone = New-Object -TypeName System.Security.Principal.SecurityIdentifier -ArgumentList 'S-1-1-0'
+        $acl.AddAccessRule((New-Object -TypeName System.Security.AccessControl.FileSystemAccessRule -ArgumentList $everyone, 'Modify', 'Allow'))
+        Set-Acl -LiteralPath $store.Root -AclObject $acl
+        { Test-RemoteJobStore -Store $store } | Should -Throw '*is writable by*'
+    }
+
+    It 'is refused when it is a file' {
+        $path = Join-Path $TestDrive 'a-file'
+        Set-Content -LiteralPath $path -Value 'x'
+        { Test-RemoteJobStore -Store (Open-RemoteJobStore -Path $path) } | Should -Throw '*is not a folder*'
+    }
+}
+
+Describe 'Selecting jobs' {
+    BeforeAll {
+        $store = New-TestStore
+        $old = [DateTime]::UtcNow.AddDays(-10).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
+        $null = New-TestJob -Store $store -Id 'j1' -Name 'backup-etc' -Stdout 'not received'
+        $null = New-TestJob -Store $store -Id 'j2' -Name 'backup-home' -State 'failed'
+        $null = New-TestJob -Store $store -Id 'j3' -Name 'build' -State 'running'
+        $null = New-TestJob -Store $store -Id 'j4' -Finished $old
+        $null = New-Item -ItemType Directory -Path (Join-Path $store.Root '.new-j5-abc')
+        $null = New-Item -ItemType Directory -Path (Join-Path $store.Root 'not a job id!')
+
+        function Get-Ids {
+            param ([object[]]$Jobs)
+            (@($Jobs | ForEach-Object { $_.Id }) | Sort-Object) -join ','
+        }
+    }
+
+    It 'lists every job folder and nothing else' {
+        Get-Ids (Select-RemoteJob -Store $store) | Should -Be 'j1,j2,j3,j4'
+    }
+
+    It 'selects by <Label>' -ForEach @(
+        @{ Label = 'id'; Filter = @{ Id = @('j2', 'j4') }; Expected = 'j2,j4' }
+        @{ Label = 'exact name'; Filter = @{ Name = @('build') }; Expected = 'j3' }
+        @{ Label = 'wildcard name'; Filter = @{ Name = @('backup-*'); Glob = $true }; Expected = 'j1,j2' }
+        @{ Label = 'a wildcard without Glob'; Filter = @{ Name = @('backup-*') }; Expected = '' }
+        @{ Label = 'state'; Filter = @{ State = @('failed', 'running') }; Expected = 'j2,j3' }
+        @{ Label = 'has_more_data'; Filter = @{ HasMoreData = $true }; Expected = 'j1,j3' }
+        @{ Label = 'no more data'; Filter = @{ HasMoreData = $false }; Expected = 'j2,j4' }
+        @{ Label = 'older_than'; Filter = @{ OlderThan = '7d' }; Expected = 'j4' }
+    ) {
+        Get-Ids (Select-RemoteJob -Store $store @Filter) | Should -Be $Expected
+    }
+
+    It 'fails for a missing id or name only when required' {
+        @(Select-RemoteJob -Store $store -Id 'nope').Count | Should -Be 0
+        { Select-RemoteJob -Store $store -Id 'nope' -Require } | Should -Throw '*no job with id nope in*list jobs with remote.jobs.info'
+        { Select-RemoteJob -Store $store -Name 'nope' -Require } | Should -Throw '*no job named nope in*'
+        { Select-RemoteJob -Store $store -Id '..\j1' } | Should -Throw '*invalid job id*'
+    }
+
+    It 'returns the same job object keys as POSIX' {
+        $view = Get-RemoteJobView -Job (Get-RemoteJob -Store $store -Id 'j1')
+        $expected = @(
+            'id', 'name', 'state', 'reason', 'has_more_data', 'location', 'command', 'argv', 'chdir', 'timeout', 'pid', 'rc',
+            'signal', 'error', 'started', 'finished', 'results', 'results_dir', 'retention', 'stdout_path', 'stderr_path'
+        )
+        @($view.Keys) -join ',' | Should -Be ($expected -join ',')
+        $view.has_more_data | Should -BeTrue
+    }
+
+    It 'shows an argv as the command line Windows programs read' {
+        $job = New-TestJob -Store $store -Id 'argv' -Argv @('C:\Program Files\x.exe', 'a b')
+        (Get-RemoteJobView -Job $job).command | Should -Be '"C:\Program Files\x.exe" "a b"'
+        Remove-RemoteJob -Job $job | Should -BeTrue
+    }
+}
+
+Describe 'Lost jobs' {
+    BeforeAll {
+        $store = New-TestStore
+    }
+
+    It 'keeps a job whose supervisor runs' {
+        $job = New-TestJob -Store $store -Id 'alive' -State 'running'
+        Update-RemoteJobLost -Job $job | Should -BeFalse
+        $job.State.state | Should -Be 'running'
+    }
+
+    It 'records <Label> as failed/lost' -ForEach @(
+        @{ Label = 'a job whose supervisor exited'; Reuse = $false }
+        @{ Label = 'a job whose supervisor pid was reused'; Reuse = $true }
+    ) {
+        $id = 'lost-{0}' -f $Reuse
+        $job = New-TestJob -Store $store -Id $id -State 'running'
+        $state = Read-RemoteJobJson -Path (Join-Path $job.Dir 'state.json')
+        if ($Reuse) {
+            $state.supervisor_start_time = '1'
+        }
+        else {
+            $gone = Start-Process -FilePath cmd.exe -ArgumentList '/c', 'exit 0' -PassThru -WindowStyle Hidden
+            $gone.WaitForExit()
+            $state.supervisor_pid = $gone.Id
+        }
+        Write-RemoteJobJson -Path (Join-Path $job.Dir 'state.json') -InputObject $state
+        Update-RemoteJobLost -Job $job | Should -BeTrue
+        $job.State.state | Should -Be 'failed'
+        $job.State.reason | Should -Be 'lost'
+        $job.State.error | Should -BeLike '*its supervisor (pid*) is gone*'
+        Test-RemoteJobMoreData -Job $job | Should -BeFalse
+    }
+}
+
+Describe 'Receiving output' {
+    BeforeEach {
+        $store = New-TestStore
+    }
+
+    It 'consumes what it returns' {
+        $job = New-TestJob -Store $store -Id 'r' -Stdout "hello`n"
+        Get-Text (Receive-RemoteJobOutput -Job $job).Data.stdout | Should -Be "hello`n"
+        (Receive-RemoteJobOutput -Job $job).Data.stdout.Length | Should -Be 0
+        Test-RemoteJobMoreData -Job $job | Should -BeFalse
+    }
+
+    It 'leaves the output unread with Keep' {
+        $job = New-TestJob -Store $store -Id 'r' -Stdout 'kept'
+        Get-Text (Receive-RemoteJobOutput -Job $job -Keep).Data.stdout | Should -Be 'kept'
+        Get-Text (Receive-RemoteJobOutput -Job $job -Keep).Data.stdout | Should -Be 'kept'
+        (Get-RemoteJobOffset -Job $job).stdout | Should -Be 0
+    }
+
+    It 'returns at most MaxBytes and says it truncated' {
+        $job = New-TestJob -Store $store -Id 'r' -Stdout 'abcde'
+        $read = Receive-RemoteJobOutput -Job $job -MaxBytes 2
+        Get-Text $read.Data.stdout | Should -Be 'ab'
+        $read.Truncated | Should -BeTrue
+        Get-Text (Receive-RemoteJobOutput -Job $job -MaxBytes 2).Data.stdout | Should -Be 'cd'
+        $last = Receive-RemoteJobOutput -Job $job -MaxBytes 2
+        Get-Text $last.Data.stdout | Should -Be 'e'
+        $last.Truncated | Should -BeFalse
+    }
+
+    It 'holds back an incomplete UTF-8 character while the job runs' {
+        $job = New-TestJob -Store $store -Id 'r' -State 'running' -StdoutBytes ([byte[]](0x61, 0xE2, 0x82))
+        $read = Read-RemoteJobOutput -Job $job
+        $read.Data.stdout.Length | Should -Be 1
+        $read.Truncated | Should -BeTrue
+    }
+
+    It 'gives each byte to one of two concurrent consumers' {
+        $job = New-TestJob -Store $store -Id 'r' -Stdout 'once'
+        $first = Read-RemoteJobOutput -Job $job
+        $second = Read-RemoteJobOutput -Job $job
+        (Complete-RemoteJobReceive -Job $job -Range @{ stdout = @(0, 4) }).stdout | Should -BeTrue
+        (Complete-RemoteJobReceive -Job $job -Range @{ stdout = @(0, 4) }).stdout | Should -BeFalse
+        $first.Start.stdout | Should -Be $second.Start.stdout
+        (Get-RemoteJobOffset -Job $job).stdout | Should -Be 4
+    }
+
+    It 'plans controller fetches: the file itself first, then only new bytes' {
+        $job = New-TestJob -Store $store -Id 'c' -State 'running' -Results 'controller' -Stdout 'abc'
+        $pieces = Get-RemoteJobFetchPlan -Job $job
+        @($pieces).Count | Should -Be 1
+        $pieces[0].start | Should -Be 0
+        $pieces[0].end | Should -Be 3
+        $pieces[0].path | Should -Be $job.Paths.stdout
+        $pieces[0].sha256 | Should -Be (Get-FileHash -LiteralPath $job.Paths.stdout -Algorithm SHA256).Hash.ToLowerInvariant()
+        $null = Complete-RemoteJobReceive -Job $job -Range @{ stdout = @(0, 3) }
+        [System.IO.File]::AppendAllText($job.Paths.stdout, 'def')
+        $pieces = Get-RemoteJobFetchPlan -Job $job
+        $pieces[0].start | Should -Be 3
+        $pieces[0].end | Should -Be 6
+        $pieces[0].path | Should -BeLike '*\.pieces\stdout-3-6'
+        [System.IO.File]::ReadAllText($pieces[0].path) | Should -Be 'def'
+        $pieces[0].sha256 | Should -Be (Get-FileHash -LiteralPath $pieces[0].path -Algorithm SHA256).Hash.ToLowerInvariant()
+    }
+
+    It 'lets go of a finished controller job''s output once all of it is fetched' {
+        $job = New-TestJob -Store $store -Id 'c' -Results 'controller' -Stdout 'all of it'
+        $null = Complete-RemoteJobReceive -Job $job -Range @{ stdout = @(0, 9) }
+        (Get-Item -LiteralPath $job.Paths.stdout).Length | Should -Be 0
+        Test-RemoteJobMoreData -Job $job | Should -BeFalse
+    }
+
+    It 'splits lines as Python splitlines does (<Label>)' -ForEach @(
+        @{ Label = 'empty'; Text = ''; Lines = @() }
+        @{ Label = 'no newline'; Text = 'x'; Lines = @('x') }
+        @{ Label = 'CRLF and LF'; Text = "a`r`nb`n"; Lines = @('a', 'b') }
+        @{ Label = 'an empty last line'; Text = "a`n`n"; Lines = @('a', '') }
+    ) {
+        $view = [ordered]@{}
+        Add-RemoteJobOutput -View $view -Data @{ stdout = $utf8.GetBytes($Text); stderr = [byte[]]@() } -Truncated $false
+        $view.stdout | Should -Be $Text
+        @($view.stdout_lines).Count | Should -Be $Lines.Count
+        (@($view.stdout_lines) -join '|') | Should -Be ($Lines -join '|')
+        @($view.stderr_lines).Count | Should -Be 0
+        $view.removed | Should -BeFalse
+    }
+}
+
+Describe 'Results' {
+    It 'puts the fields of a single job at the top level, except results' {
+        $result = @{ changed = $false; timed_out = $true }
+        Add-RemoteJobResult -Result $result -View @([ordered]@{ id = 'a'; results = 'target'; timed_out = $false }) -Changed $true
+        $result.changed | Should -BeTrue
+        $result.id | Should -Be 'a'
+        $result.ContainsKey('results') | Should -BeFalse
+        $result.timed_out | Should -BeTrue
+        @($result.jobs).Count | Should -Be 1
+    }
+
+    It 'keeps several jobs in jobs only' {
+        $result = @{}
+        Add-RemoteJobResult -Result $result -View @([ordered]@{ id = 'a' }, [ordered]@{ id = 'b' }) -Changed $false
+        $result.ContainsKey('id') | Should -BeFalse
+        @($result.jobs).Count | Should -Be 2
+    }
+}
+
+Describe 'Removing and retention' {
+    BeforeEach {
+        $store = New-TestStore
+    }
+
+    It 'removes a job folder once' {
+        $job = New-TestJob -Store $store -Id 'gone'
+        Remove-RemoteJob -Job $job | Should -BeTrue
+        Test-Path -LiteralPath $job.Dir | Should -BeFalse
+        Remove-RemoteJob -Job $job | Should -BeFalse
+        @(Get-ChildItem -LiteralPath $store.Root -Force | Where-Object { $_.Name -like '.removing-*' }).Count | Should -Be 0
+    }
+
+    It 'removes finished jobs whose retention passed, not running ones' {
+        $done = New-TestJob -Store $store -Id 'done'
+        $running = New-TestJob -Store $store -Id 'busy' -State 'running'
+        Add-RemoteJobExpiry -Root $store.Root -Id $done.Id -Retention 0
+        Add-RemoteJobExpiry -Root $store.Root -Id $running.Id -Retention 0
+        Add-RemoteJobExpiry -Root $store.Root -Id 'later' -Retention 3600
+        $removed = Remove-RemoteJobExpired -Store $store
+        @($removed) -join ',' | Should -Be 'done'
+        Test-Path -LiteralPath $done.Dir | Should -BeFalse
+        Test-Path -LiteralPath $running.Dir | Should -BeTrue
+        @(Get-ChildItem -LiteralPath (Join-Path $store.Root '.expire')).Count | Should -Be 1
+    }
+}
+
+Describe 'Whole jobs, with real supervisors' {
+    BeforeAll {
+        $store = New-TestStore
+
+        function Start-TestJob {
+            param ([hashtable]$Spec)
+            @(Start-RemoteJob -Store $store -Spec @($Spec))[0]
+        }
+
+        function Wait-TestJob {
+            param ($Job, [double]$Timeout = 60)
+            Wait-RemoteJob -Job @($Job) -Timeout $Timeout | Should -BeFalse
+        }
+    }
+
+    It 'runs a PowerShell command and records its exit code and output' {
+        $job = Start-TestJob @{ name = 'ps'; command = 'Write-Output "hello grüße"; [Console]::Error.WriteLine("oops"); exit 3' }
+        $job.State.state | Should -Be 'running'
+        $job.State.pid | Should -BeGreaterThan 0
+        Wait-TestJob $job
+        $job.State.state | Should -Be 'failed'
+        $job.State.reason | Should -Be 'exit'
+        $job.State.rc | Should -Be 3
+        $read = Receive-RemoteJobOutput -Job $job
+        (Get-Text $read.Data.stdout).Trim() | Should -Be 'hello grüße'
+        (Get-Text $read.Data.stderr).Trim() | Should -Be 'oops'
+    }
+
+    It 'feeds stdin and sets env without writing either to disk' {
+        $command = '$text = [Console]::In.ReadToEnd(); Write-Output "got:$($text.Trim()):$env:REMOTE_JOBS_TEST"'
+        $job = Start-TestJob @{ command = $command; stdin = 'piped-secret'; env = @{ REMOTE_JOBS_TEST = 'env-secret' } }
+        Wait-TestJob $job
+        $job.State.state | Should -Be 'completed'
+        (Get-Text (Read-RemoteJobOutput -Job $job).Data.stdout).Trim() | Should -Be 'got:piped-secret:env-secret'
+        $record = Get-Content -LiteralPath (Join-Path $job.Dir 'job.json') -Raw
+        $record | Should -Not -BeLike '*secret*'
+        (Read-RemoteJobJson -Path (Join-Path $job.Dir 'job.json')).env_keys | Should -Be 'REMOTE_JOBS_TEST'
+    }
+
+    It 'passes argv to a program unchanged' -Skip:($PSVersionTable.PSVersion.Major -gt 5) {
+        # Windows PowerShell compiles a console program that prints each argument it got.
+        $exe = Join-Path $TestDrive 'argv.exe'
+        $source = 'public static class P { public static void Main(string[] a) { foreach (string s in a) System.Console.WriteLine("[" + s + "]"); } }'
+        Add-Type -TypeDefinition $source -OutputAssembly $exe -OutputType ConsoleApplication
+        $job = Start-TestJob @{ argv = @($exe, 'a b', 'c"d', 'e\', '', 'f\\"g') }
+        Wait-TestJob $job
+        $lines = (Get-Text (Read-RemoteJobOutput -Job $job).Data.stdout) -split "`r?`n" | Where-Object { $_ }
+        $lines -join '|' | Should -Be '[a b]|[c"d]|[e\]|[]|[f\\"g]'
+    }
+
+    It 'ends a job at its timeout' {
+        $job = Start-TestJob @{ command = 'Start-Sleep -Seconds 120'; timeout = 2 }
+        Wait-TestJob $job -Timeout 60
+        $job.State.state | Should -Be 'stopped'
+        $job.State.reason | Should -Be 'timeout'
+        $NativeProcess::IsProcessAlive([int]$job.State.pid, [string]$job.State.pid_start_time) | Should -BeFalse
+    }
+
+    It 'stops the whole process tree' {
+        $childFile = Join-Path $TestDrive 'child.pid'
+        $command = @(
+            '$child = Start-Process -FilePath ping.exe -ArgumentList ''-n'', ''120'', ''127.0.0.1'' -PassThru -WindowStyle Hidden'
+            "Set-Content -LiteralPath '$childFile' -Value `$child.Id"
+            'Start-Sleep -Seconds 120'
+        ) -join "`n"
+        $job = Start-TestJob @{ command = $command }
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        while (-not (Test-Path -LiteralPath $childFile) -and $clock.Elapsed.TotalSeconds -lt 60) {
+            Start-Sleep -Milliseconds 200
+        }
+        $childId = [int](Get-Content -LiteralPath $childFile -Raw)
+        Stop-RemoteJob -Job $job -Grace 5 | Should -BeTrue
+        $job.State.state | Should -Be 'stopped'
+        $job.State.reason | Should -Be 'stop'
+        Start-Sleep -Seconds 1
+        Get-Process -Id $childId -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        Stop-RemoteJob -Job $job | Should -BeFalse
+    }
+
+    It 'records a program that cannot start as a spawn error' {
+        $job = Start-TestJob @{ argv = @('C:\no\such\program.exe') }
+        $job.State.state | Should -Be 'failed'
+        $job.State.reason | Should -Be 'spawn_error'
+        $job.State.error | Should -BeLike '*cannot find*'
+    }
+
+    It 'appends stdout to output_path' {
+        $log = Join-Path $TestDrive 'PsLog.txt'
+        Set-Content -LiteralPath $log -Value 'before'
+        $job = Start-TestJob @{ command = 'Write-Output after'; output_path = $log }
+        Wait-TestJob $job
+        (Get-Content -LiteralPath $log) -join ',' | Should -Be 'before,after'
+        (Get-RemoteJobView -Job $job).stdout_path | Should -Be $log
+        Remove-RemoteJob -Job $job | Should -BeTrue
+        Test-Path -LiteralPath $log | Should -BeTrue
+    }
+
+    It 'records a job whose supervisor was killed as lost, and its command ends with it' {
+        $job = Start-TestJob @{ command = 'Start-Sleep -Seconds 120' }
+        Stop-Process -Id $job.State.supervisor_pid -Force
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        while ($NativeProcess::IsProcessAlive([int]$job.State.pid, [string]$job.State.pid_start_time) -and $clock.Elapsed.TotalSeconds -lt 30) {
+            Start-Sleep -Milliseconds 200
+        }
+        $NativeProcess::IsProcessAlive([int]$job.State.pid, [string]$job.State.pid_start_time) | Should -BeFalse
+        Update-RemoteJobLost -Job $job | Should -BeTrue
+        $job.State.reason | Should -Be 'lost'
+    }
+
+    It 'starts several jobs in one call' {
+        $jobs = @(Start-RemoteJob -Store $store -Spec @(@{ name = 'many'; command = 'exit 0' }, @{ name = 'many'; command = 'exit 0' }))
+        $jobs.Count | Should -Be 2
+        Wait-RemoteJob -Job $jobs -Timeout 60 | Should -BeFalse
+        @($jobs | Where-Object { $_.State.state -eq 'completed' }).Count | Should -Be 2
+        @(Select-RemoteJob -Store $store -Name 'many').Count | Should -Be 2
+    }
+}
