@@ -25,6 +25,11 @@ class JobArgumentError(ValueError):
     """A bad value from the user; its message says what to do."""
 
 
+def one_line(message):
+    """A message as one line: newlines and other control characters (often echoed from bad input) escaped."""
+    return ''.join(ch if ch >= ' ' or ch == '\t' else repr(ch)[1:-1] for ch in str(message)).strip()
+
+
 def check_job_id(job_id):
     """Return job_id if it is a valid job id, else raise JobArgumentError. Called before any path is built."""
     if not isinstance(job_id, str) or not _JOB_ID_RE.fullmatch(job_id):

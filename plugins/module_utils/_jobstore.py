@@ -113,7 +113,7 @@ def boot_id():
 
 def _proc_stat(pid):
     """(state_char, start_time) of a live or zombie process, or None if there is none."""
-    if not pid or pid <= 0:
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return None
     if _HAVE_PROC:
         try:
@@ -315,12 +315,39 @@ class _Lock:
 
 # --- a job ------------------------------------------------------------------------------------------------------
 
+_SPEC_TYPES = {
+    'name': str, 'command': str, 'argv': list, 'chdir': str, 'env_keys': list, 'timeout': (int, float),
+    'results': str, 'output_path': str, 'results_dir': str, 'retention': (int, float), 'stdout_path': str,
+    'stderr_path': str, 'created': str, 'location': str, 'has_stdin': bool, 'schema': int, 'id': str,
+}
+_STATE_TYPES = {
+    'state': str, 'reason': str, 'rc': int, 'signal': int, 'pid': int, 'pid_start_time': str,
+    'supervisor_pid': int, 'supervisor_start_time': str, 'boot_id': str, 'started': str, 'finished': str,
+    'error': str,
+}
+
+
+def _typed(record, types):
+    """Only the known keys of a JSON record, each with the expected type (a corrupt value reads as missing)."""
+    clean = {}
+    for key, kind in types.items():
+        value = record.get(key)
+        if isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool):
+            clean[key] = value
+    if 'argv' in clean and not all(isinstance(a, str) for a in clean['argv']):
+        del clean['argv']
+    for key in ('stdout_path', 'stderr_path'):
+        if key in clean and not os.path.isabs(clean[key]):
+            del clean[key]
+    return clean
+
+
 class Job:
     def __init__(self, store, job_id):
         self.store = store
         self.id = job_id
         self.dir = os.path.join(store.root, job_id)
-        self.spec = read_json(os.path.join(self.dir, 'job.json'), {})
+        self.spec = _typed(read_json(os.path.join(self.dir, 'job.json'), {}), _SPEC_TYPES)
         self.state = {}
         self._state_sig = None
         self.reload()
@@ -352,6 +379,7 @@ class Job:
             return
         self._state_sig = sig
         state = read_json(self.path('state.json')) if sig else None
+        state = _typed(state, _STATE_TYPES) if state is not None else None
         if state is None or state.get('state') not in ('running',) + FINISHED_STATES:
             state = {'state': 'failed', 'reason': 'lost', 'rc': None,
                      'error': 'state.json of this job is missing or unreadable'}
@@ -396,7 +424,8 @@ class Job:
     # output
     def offsets(self):
         offsets = read_json(self.path('offsets.json'), {})
-        return {stream: int(offsets.get(stream) or 0) for stream in ('stdout', 'stderr')}
+        return {stream: offsets[stream] if isinstance(offsets.get(stream), int) and not isinstance(offsets[stream], bool)
+                and offsets[stream] >= 0 else 0 for stream in ('stdout', 'stderr')}
 
     def _sizes(self):
         sizes = {}
@@ -773,7 +802,9 @@ class JobStore:
         job._state_sig = None
         job.reload()
         sizes = job._sizes()
-        streams = (('stdout', job.stdout_path), ('stderr', job.stderr_path))
+        # Only files in the job's own folder are dropped (results=controller never uses output_path).
+        streams = [(stream, path) for stream, path in (('stdout', job.stdout_path), ('stderr', job.stderr_path))
+                   if os.path.dirname(path) == job.dir]
         if job.finished and all(sizes[s] <= offsets[s] for s in sizes):
             for _, path in streams:
                 if os.path.exists(path) and os.path.getsize(path):

@@ -15,6 +15,7 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
     check_common,
     check_start,
     module_spec,
+    one_line,
 )
 from ansible_collections.remote.jobs.plugins.module_utils._jobstore import JobStore, JobStoreError
 
@@ -179,8 +180,8 @@ def run_module(verb):
         if expired:
             result['expired'] = expired
     except (JobArgumentError, JobStoreError) as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=one_line(exc))
     except OSError as exc:
-        module.fail_json(msg='%s failed on the target: %s%s' % (
-            verb, exc.strerror or exc, ': %s' % exc.filename if getattr(exc, 'filename', None) else ''))
+        module.fail_json(msg=one_line('%s failed on the target: %s%s' % (
+            verb, exc.strerror or exc, ': %s' % exc.filename if getattr(exc, 'filename', None) else '')))
     module.exit_json(**result)

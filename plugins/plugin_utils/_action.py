@@ -23,6 +23,7 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
     JobArgumentError,
     check_common,
     check_start,
+    one_line,
 )
 from ansible_collections.remote.jobs.plugins.plugin_utils._placement import Placement, PlacementError
 
@@ -61,7 +62,7 @@ class JobsAction(ActionBase):
             # the module said so.
             result.setdefault('failed', False)
         except (AnsibleActionFail, JobArgumentError, PlacementError) as exc:
-            result.update(failed=True, msg=getattr(exc, 'message', None) or str(exc))
+            result.update(failed=True, msg=one_line(getattr(exc, 'message', None) or str(exc)))
         return result
 
     def run_verb(self, args, task_vars):
