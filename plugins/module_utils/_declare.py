@@ -48,6 +48,7 @@ _DEFINITION_OPTIONS = dict(
     timeout=dict(type='float'),
     output_path=dict(type='str'),
     results_dir=dict(type='str'),
+    retention=dict(type='raw'),
 )
 
 # An item of jobs: state, recreate and results default to the task's own options.
@@ -316,6 +317,7 @@ def declare(store, items, check_mode=False, diff=False, grace=DEFAULT_GRACE, wai
     result is pending (final=False: the action plugin calls again) or failed (final=True); wait_label is the
     timeout the failure message names (the user's wait_timeout when this call waited only one slice of it).
     single: the task declared one job with top-level options; its report and job fields go to the top level."""
+    expired = [] if check_mode else store.expire()  # retention: as every verb does, before anything is selected
     acting = not check_mode and any(item['state'] in ('started', 'finished') for item in items)
     if acting:
         store.ensure_root()
@@ -354,6 +356,8 @@ def declare(store, items, check_mode=False, diff=False, grace=DEFAULT_GRACE, wai
                             definition_changed=report['definition_changed'], differences=report['differences'])
     else:
         result = job_result(views, changed, definitions=reports)
+    if expired:
+        result['expired'] = expired
     warnings = [w for w in (plan.warning() for plan in plans) if w]
     if warnings:
         result['warnings'] = warnings

@@ -92,6 +92,12 @@ options:
     description:
       - Controller folder for O(results=controller), as in M(remote.jobs.start).
     type: str
+  retention:
+    description:
+      - Remove the job automatically this long after it ends, as in M(remote.jobs.start); seconds, or a number with
+        a unit C(s), C(m), C(h), C(d) or C(w), such as V(7d). Not part of the compared definition.
+      - Once the job has been removed, the next run of a V(started) or V(finished) declaration starts it again.
+    type: raw
   recreate:
     description:
       - Replace a job whose definition differs from the declared one (stop it if it runs, remove it, start the
@@ -148,6 +154,9 @@ options:
       results_dir:
         description: Controller folder for O(jobs[].results=controller), as O(results_dir).
         type: str
+      retention:
+        description: Remove the job automatically this long after it ends, as O(retention).
+        type: raw
       recreate:
         description: Replace the job when its definition differs, as O(recreate). Defaults to the task's O(recreate).
         type: bool
@@ -361,6 +370,11 @@ timed_out:
   description: Whether O(wait_timeout) passed with a job of O(state=finished) still running (the task then fails).
   returned: when a declaration has O(state=finished), outside check mode
   type: bool
+expired:
+  description: Ids of jobs whose O(retention) had passed, removed before the declarations were looked at.
+  returned: when any expired
+  type: list
+  elements: str
 module_calls:
   description: How many module calls (round trips to the host) the task made; more than one only for long waits.
   returned: always

@@ -27,7 +27,7 @@ def params(**overrides):
     """Task parameters as the module sees them after its argument spec (defaults filled in)."""
     base = dict(job_root=None, name=None, state='started', recreate=False, results='target', jobs=None,
                 wait_timeout=None, max_bytes=1024 * 1024, grace=5.0, command=None, argv=None, chdir=None, env=None,
-                stdin=None, timeout=None, output_path=None, results_dir=None)
+                stdin=None, timeout=None, output_path=None, results_dir=None, retention=None)
     base.update(overrides)
     return base
 
@@ -61,6 +61,7 @@ def gone(pid, start_time, timeout=10):
     (dict(name='  ', command='true'), r'name: a job needs a non-empty name'),
     (dict(name='x', command='true', wait_timeout=-1), r'wait_timeout must not be negative'),
     (dict(name='x', command='true', grace=-1), r'grace must not be negative'),
+    (dict(name='x', command='true', retention='soon'), r'retention: expected a duration'),
     (dict(jobs=[{'name': 'a', 'command': 'true'}, {'name': 'a', 'state': 'absent'}]),
      r'jobs\[1\]: the name a is declared twice'),
     (dict(jobs=[{'name': 'a', 'state': 'stopped', 'command': 'true', 'argv': ['x']}]),
@@ -339,6 +340,18 @@ def test_a_batch_starts_and_waits_once_for_all_its_jobs(tmp_path):
     assert store.calls == [('wait', 5)], 'nothing to start the second time'
     run(store, jobs=[{'name': j['name']} for j in jobs], state='absent')
     assert store.select(names=['%s-*' % prefix], glob=True) == []
+
+
+def test_retention_removes_the_ended_job_and_the_next_run_starts_it_again(store):
+    name = 'keep-' + uuid.uuid4().hex[:6]
+    first = run(store, name=name, argv=['true'], state='finished', retention=0.2)
+    assert first['state'] == 'completed' and 'expired' not in first
+    time.sleep(0.5)
+    check = run(store, check_mode=True, name=name, argv=['true'], state='finished', retention=0.2)
+    assert 'expired' not in check and store.load(first['id']) is not None, 'check mode removes nothing'
+    second = run(store, name=name, argv=['true'], state='finished', retention=0.2)
+    assert second['expired'] == [first['id']] and store.load(first['id']) is None
+    assert (second['action'], second['state']) == ('started', 'completed') and second['id'] != first['id']
 
 
 def test_an_empty_batch_changes_nothing(store):
