@@ -1,0 +1,92 @@
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Permissions: modes on the target, become to another user, job roots that are not safe to use."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import uuid
+
+import pytest
+
+BECOME_USER = 'rjbecome'
+OTHER_USER = 'rjother'
+
+
+def ensure_user(name):
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    if os.geteuid() != 0 or not shutil.which('useradd'):
+        pytest.skip('creating test users needs root and useradd')
+    subprocess.run(['useradd', '--create-home', '--shell', '/bin/sh', name], check=True)
+    return pwd.getpwnam(name)
+
+
+def test_job_root_and_files_are_private(lab):
+    name = 'modes-' + uuid.uuid4().hex[:6]
+    run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'echo x', 'results': 'controller'}},
+                    {'name': 'wait', 'remote.jobs.wait': {'name': name}}], hosts='h1')
+    assert run.rc == 0, run.output
+    job_dir = os.path.join(lab.roots['h1'], run.result('start')['id'])
+    assert stat.S_IMODE(os.stat(lab.roots['h1']).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(job_dir).st_mode) == 0o700
+    for entry in os.listdir(job_dir):
+        assert stat.S_IMODE(os.stat(os.path.join(job_dir, entry)).st_mode) == 0o600, entry
+
+
+def test_become_runs_the_job_as_that_user_in_that_users_job_root(lab):
+    become = ensure_user(BECOME_USER)
+    ensure_user(OTHER_USER)
+    # The become user cannot run this checkout's venv python: use the system's, as a real target would.
+    python = shutil.which('python3', path='/usr/bin:/usr/local/bin:/bin')
+    if not python:
+        pytest.skip('no system python3 for the become user')
+    name = 'become-' + uuid.uuid4().hex[:6]
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'id -un; echo secret-output'}},
+        {'name': 'receive', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 60, 'keep': True}},
+    ], hosts='h1', vars={'remote_jobs_root': '~/.ansible_jobs', 'ansible_become': True, 'ansible_python_interpreter': python,
+                         'ansible_become_method': 'su', 'ansible_become_user': BECOME_USER})
+    assert run.rc == 0, run.output
+    received = run.result('receive')
+    assert received['stdout'] == '%s\nsecret-output\n' % BECOME_USER, 'the job runs as the become user'
+    root = os.path.join(become.pw_dir, '.ansible_jobs')
+    job_dir = os.path.join(root, received['id'])
+    assert received['stdout_path'] == os.path.join(job_dir, 'stdout'), "it lives in that user's job root"
+    for path in (root, job_dir, os.path.join(job_dir, 'stdout')):
+        assert os.stat(path).st_uid == become.pw_uid, path
+    # Another (unprivileged) user can neither list the job root nor read the output.
+    for path in (root, os.path.join(job_dir, 'stdout')):
+        probe = subprocess.run(['su', OTHER_USER, '-c', 'cat %s 2>&1 || ls %s 2>&1' % (path, path)],
+                               stdout=subprocess.PIPE)
+        assert b'Permission denied' in probe.stdout and b'secret-output' not in probe.stdout
+    # And the connecting user's own job root does not see the job.
+    run = lab.play([{'name': 'info', 'remote.jobs.info': {'name': name}}], hosts='h1')
+    assert run.result('info')['jobs'] == []
+
+
+@pytest.mark.parametrize('problem', ['world-writable', 'foreign-owner'])
+def test_unsafe_job_roots_are_refused(lab, tmp_path, problem):
+    root = tmp_path / problem
+    root.mkdir()
+    if problem == 'world-writable':
+        root.chmod(0o777)
+        expected = 'group- or world-writable'
+    else:
+        other = ensure_user(OTHER_USER)
+        os.chown(str(root), other.pw_uid, other.pw_gid)
+        root.chmod(0o700)
+        expected = 'is owned by uid %d, not by this user' % other.pw_uid
+    run = lab.play([{'name': 'start', 'remote.jobs.start': {'command': 'true', 'job_root': str(root)},
+                     'ignore_errors': True},
+                    {'name': 'info', 'remote.jobs.info': {'job_root': str(root)}, 'ignore_errors': True}], hosts='h2')
+    for task in ('start', 'info'):
+        assert run.status(task, 'h2') == 'failed'
+        assert expected in run.result(task, 'h2')['msg']
+    assert os.listdir(str(root)) == [], 'nothing was created in a refused job root'
