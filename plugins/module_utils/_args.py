@@ -69,7 +69,7 @@ def check_common(params):
     for job in params.get('jobs') or []:
         if job.get('id') is not None:
             check_job_id(job['id'])
-        _check_one_start(job)
+        check_definition(job)
     if params.get('older_than') is not None:
         parse_duration(params['older_than'])
     if params.get('keep') and params.get('auto_remove'):
@@ -84,12 +84,13 @@ def check_common(params):
 def check_start(params):
     """A single start (no jobs: list) needs exactly one of command / argv."""
     if not params.get('jobs'):
-        _check_one_start(params)
+        check_definition(params)
     elif params.get('command') is not None or params.get('argv') is not None:
         raise JobArgumentError('give either jobs (a list of job definitions) or one command/argv, not both')
 
 
-def _check_one_start(job):
+def check_definition(job):
+    """One job definition (a start, a jobs: item, a remote.jobs.job declaration): command xor argv and their values."""
     has_command = job.get('command') is not None
     has_argv = job.get('argv') is not None
     if has_command and has_argv:

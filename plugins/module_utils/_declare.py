@@ -30,7 +30,7 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
     DEFAULT_MAX_BYTES,
     PLACEMENTS,
     JobArgumentError,
-    _check_one_start,
+    check_definition,
 )
 from ansible_collections.remote.jobs.plugins.module_utils._module import job_result
 
@@ -137,7 +137,7 @@ def check_declare(params):
         defined = item.get('command') is not None or item.get('argv') is not None
         if item['state'] in ('started', 'finished') or defined:
             try:
-                _check_one_start(item)
+                check_definition(item)
             except JobArgumentError as exc:
                 raise JobArgumentError('job %s (state %s): %s' % (name, item['state'], exc))
     return items
