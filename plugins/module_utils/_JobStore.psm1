@@ -989,7 +989,7 @@ Function Get-RemoteJobUtf8End {
     $length
 }
 
-Function Read-RemoteJobBytes {
+Function Read-RemoteJobFileRange {
     <#
     .SYNOPSIS
     Up to Count bytes of a file from offset Start (fewer when the file is shorter), as a byte array.
@@ -1059,7 +1059,7 @@ Function Read-RemoteJobOutput {
             }
             $bytes = [byte[]]@()
             if ($count -gt 0) {
-                $bytes = Read-RemoteJobBytes -Path $path -Start $from -Count $count
+                $bytes = Read-RemoteJobFileRange -Path $path -Start $from -Count $count
                 if (-not $finished -or $bytes.Length -lt $size - $from) {
                     $keep = Get-RemoteJobUtf8End -Data $bytes
                     if ($keep -lt $bytes.Length) {

@@ -9,8 +9,8 @@ BeforeAll {
     if (-not ("$native.NativeProcess" -as [type])) {
         Add-Type -Path (Join-Path $PSScriptRoot '..\..\plugins\module_utils\_JobNative.cs')
     }
-    $CommandLine = [type]"$native.CommandLine"
-    $NativeProcess = [type]"$native.NativeProcess"
+    $script:CommandLine = [type]"$native.CommandLine"
+    $script:NativeProcess = [type]"$native.NativeProcess"
 
     function Start-TestCommand {
         # The command in a job object of its own, with this process as its parent (the supervisor's place).

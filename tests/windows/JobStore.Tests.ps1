@@ -10,8 +10,8 @@ BeforeAll {
         Add-Type -Path (Join-Path $PSScriptRoot '..\..\plugins\module_utils\_JobNative.cs')
     }
     Import-Module (Join-Path $PSScriptRoot '..\..\plugins\module_utils\_JobStore.psm1') -Force
-    $NativeProcess = [type]"$native.NativeProcess"
-    $utf8 = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false
+    $script:NativeProcess = [type]"$native.NativeProcess"
+    $script:utf8 = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false
 
     function New-TestStore {
         $store = Open-RemoteJobStore -Path (Join-Path $TestDrive ('root-{0}' -f [Guid]::NewGuid().ToString('N').Substring(0, 8)))
@@ -239,7 +239,7 @@ Describe 'The job root' {
 
 Describe 'Selecting jobs' {
     BeforeAll {
-        $store = New-TestStore
+        $script:store = New-TestStore
         $old = [DateTime]::UtcNow.AddDays(-10).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
         $null = New-TestJob -Store $store -Id 'j1' -Name 'backup-etc' -Stdout 'not received'
         $null = New-TestJob -Store $store -Id 'j2' -Name 'backup-home' -State 'failed'
@@ -248,14 +248,14 @@ Describe 'Selecting jobs' {
         $null = New-Item -ItemType Directory -Path (Join-Path $store.Root '.new-j5-abc')
         $null = New-Item -ItemType Directory -Path (Join-Path $store.Root 'not a job id!')
 
-        function Get-Ids {
+        function Get-IdList {
             param ([object[]]$Jobs)
             (@($Jobs | ForEach-Object { $_.Id }) | Sort-Object) -join ','
         }
     }
 
     It 'lists every job folder and nothing else' {
-        Get-Ids (Select-RemoteJob -Store $store) | Should -Be 'j1,j2,j3,j4'
+        Get-IdList (Select-RemoteJob -Store $store) | Should -Be 'j1,j2,j3,j4'
     }
 
     It 'selects by <Label>' -ForEach @(
@@ -268,7 +268,7 @@ Describe 'Selecting jobs' {
         @{ Label = 'no more data'; Filter = @{ HasMoreData = $false }; Expected = 'j2,j4' }
         @{ Label = 'older_than'; Filter = @{ OlderThan = '7d' }; Expected = 'j4' }
     ) {
-        Get-Ids (Select-RemoteJob -Store $store @Filter) | Should -Be $Expected
+        Get-IdList (Select-RemoteJob -Store $store @Filter) | Should -Be $Expected
     }
 
     It 'fails for a missing id or name only when required' {
@@ -297,7 +297,7 @@ Describe 'Selecting jobs' {
 
 Describe 'Lost jobs' {
     BeforeAll {
-        $store = New-TestStore
+        $script:store = New-TestStore
     }
 
     It 'keeps a job whose supervisor runs' {
@@ -332,7 +332,7 @@ Describe 'Lost jobs' {
 
 Describe 'Receiving output' {
     BeforeEach {
-        $store = New-TestStore
+        $script:store = New-TestStore
     }
 
     It 'consumes what it returns' {
@@ -439,7 +439,7 @@ Describe 'Results' {
 
 Describe 'Removing and retention' {
     BeforeEach {
-        $store = New-TestStore
+        $script:store = New-TestStore
     }
 
     It 'removes a job folder once' {
@@ -466,7 +466,7 @@ Describe 'Removing and retention' {
 
 Describe 'Whole jobs, with real supervisors' {
     BeforeAll {
-        $store = New-TestStore
+        $script:store = New-TestStore
 
         function Start-TestJob {
             param ([hashtable]$Spec)
