@@ -255,6 +255,10 @@ Function ConvertTo-RemoteJobHashtable {
     if ($null -eq $InputObject) {
         return $null
     }
+    if ($InputObject -is [DateTime]) {
+        # PowerShell 6 to 7.4 read ISO 8601 strings as dates: give back the store's own timestamp format.
+        return $InputObject.ToUniversalTime().ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
+    }
     if ($InputObject -is [System.Collections.IDictionary]) {
         $table = @{}
         foreach ($key in $InputObject.Keys) {
@@ -287,7 +291,12 @@ Function ConvertFrom-RemoteJobJson {
     [CmdletBinding()]
     param ([Parameter(Mandatory = $true)][string]$Json)
 
-    ConvertTo-RemoteJobHashtable -InputObject (ConvertFrom-Json -InputObject $Json)
+    $convert = @{ InputObject = $Json }
+    # PowerShell 7 reads ISO 8601 strings as dates unless told not to (7.5+); Windows PowerShell never does.
+    if ($PSVersionTable.PSVersion.Major -ge 7 -and (Get-Command -Name ConvertFrom-Json).Parameters.ContainsKey('DateKind')) {
+        $convert.DateKind = 'String'
+    }
+    ConvertTo-RemoteJobHashtable -InputObject (ConvertFrom-Json @convert)
 }
 
 Function Read-RemoteJobJson {
