@@ -10,8 +10,10 @@
 #
 # ansible-test wants the collection at a path ending in ansible_collections/<namespace>/<name> and reads the
 # file list from git. The repository root is the collection root, so this copies the files git knows about
-# (tracked and untracked-but-not-ignored: `git ls-files -co --exclude-standard`) to
-# <tmp>/ansible_collections/remote/jobs, makes that a git repository, and runs ansible-test there.
+# (tracked and untracked-but-not-ignored: `git ls-files -co --exclude-standard`) to a temporary folder, builds
+# the collection artifact from them with `ansible-galaxy collection build` (so galaxy.yml's build_ignore applies:
+# what is tested is what ships, as when Galaxy's importer runs ansible-test on an uploaded artifact), unpacks it
+# at <tmp>/ansible_collections/remote/jobs, makes that a git repository, and runs ansible-test there.
 #
 # Environment:
 #   ANSIBLE_TEST         the ansible-test to run (default: .venv/bin/ansible-test)
@@ -28,6 +30,11 @@
 #
 # Tests that need tools this machine may not have are skipped by ansible-test itself, with a warning:
 # pslint needs pwsh (PowerShell), shellcheck needs shellcheck (lint.mk installs it through apt when missing).
+# validate-modules needs pwsh too, to read the argument spec of a PowerShell module, and fails outright without
+# it. So when pwsh is missing (it cannot be installed from the package registries this project's machines reach)
+# and no --test was given, validate-modules runs separately on everything but the PowerShell modules
+# (plugins/modules/*.ps1 and their .yml docs, plugins/module_utils/*.psm1 and *.cs), with a warning saying so.
+# tests/integration/test_docs.py still renders the PowerShell modules' docs with ansible-doc.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -51,8 +58,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+STAGE=$TMP/stage
 DEST=$TMP/ansible_collections/remote/jobs
-mkdir -p "$DEST"
+mkdir -p "$STAGE" "$TMP/artifact" "$DEST"
 
 # Copy what git knows about; skip tracked files that were deleted in the working tree.
 (
@@ -62,7 +70,11 @@ mkdir -p "$DEST"
             printf '%s\0' "$path"
         fi
     done | tar --null --no-recursion -T - -cf -
-) | tar -xf - -C "$DEST"
+) | tar -xf - -C "$STAGE"
+
+# Build the artifact and unpack it where ansible-test wants the collection.
+"$(dirname "$ANSIBLE_TEST")/ansible-galaxy" collection build --output-path "$TMP/artifact" "$STAGE" >/dev/null
+tar -xzf "$TMP"/artifact/*.tar.gz -C "$DEST"
 
 git -C "$DEST" init -q
 git -C "$DEST" add -A
@@ -92,4 +104,26 @@ if [[ ! -s $GET_PIP ]]; then
 fi
 
 cd "$DEST"
-HOME=$ANSIBLE_TEST_HOME "$ANSIBLE_TEST" "${COMMAND[@]}" --local --python "$PYTHON_VERSION" --color no "$@"
+run_ansible_test() {
+    HOME=$ANSIBLE_TEST_HOME "$ANSIBLE_TEST" "${COMMAND[@]}" --local --python "$PYTHON_VERSION" --color no "$@"
+}
+
+if [[ ${COMMAND[0]} == sanity ]] && ! command -v pwsh >/dev/null 2>&1 && [[ " $* " != *" --test "* ]]; then
+    # Everything but the PowerShell modules' part of validate-modules (see above).
+    rc=0
+    run_ansible_test --skip-test validate-modules "$@" || rc=$?
+    mapfile -t NOT_POWERSHELL < <(
+        git ls-files plugins | while IFS= read -r path; do
+            case $path in
+                *.ps1 | *.psm1 | *.cs) continue ;;
+                plugins/modules/*.yml) [[ -e ${path%.yml}.ps1 ]] && continue ;;
+            esac
+            printf '%s\n' "$path"
+        done
+    )
+    echo "WARNING: pwsh (PowerShell) is not installed: validate-modules skips the PowerShell modules" >&2
+    run_ansible_test --test validate-modules "$@" "${NOT_POWERSHELL[@]}" || rc=$?
+    exit "$rc"
+fi
+
+run_ansible_test "$@"
