@@ -1668,7 +1668,8 @@ Function New-RemoteJobLaunch {
     }
     $timeout = $null
     if ($null -ne $Spec['timeout']) {
-        $timeout = [double]$Spec['timeout']
+        # Through its invariant text: Ansible.Basic's float is a Single, and [double][single]0.1 is 0.10000000149.
+        $timeout = [double]"$($Spec['timeout'])"
     }
     $results = $Spec['results']
     if (-not $results) {
