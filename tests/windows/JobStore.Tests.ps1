@@ -480,7 +480,9 @@ Describe 'Whole jobs, with real supervisors' {
     }
 
     It 'runs a PowerShell command and records its exit code and output' {
-        $job = Start-TestJob @{ name = 'ps'; command = 'Write-Output "hello grüße"; [Console]::Error.WriteLine("oops"); exit 3' }
+        # Non-ASCII output from code points: Windows PowerShell reads a .ps1 without a BOM as ANSI.
+        $greeting = 'hello gr{0}{1}e' -f [char]0xFC, [char]0xDF
+        $job = Start-TestJob @{ name = 'ps'; command = "Write-Output '$greeting'; [Console]::Error.WriteLine('oops'); exit 3" }
         $job.State.state | Should -Be 'running'
         $job.State.pid | Should -BeGreaterThan 0
         Wait-TestJob $job
@@ -488,7 +490,7 @@ Describe 'Whole jobs, with real supervisors' {
         $job.State.reason | Should -Be 'exit'
         $job.State.rc | Should -Be 3
         $read = Receive-RemoteJobOutput -Job $job
-        (Get-Text $read.Data.stdout).Trim() | Should -Be 'hello grüße'
+        (Get-Text $read.Data.stdout).Trim() | Should -BeExactly $greeting
         (Get-Text $read.Data.stderr).Trim() | Should -Be 'oops'
     }
 
