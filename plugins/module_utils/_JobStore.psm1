@@ -1205,13 +1205,16 @@ Function Get-RemoteJobFetchPlan {
     .SYNOPSIS
     The bytes of each stream not fetched yet, as files the controller can fetch whole (results=controller).
     .DESCRIPTION
-    Returns a list of @{ stream; start; end; sha256; path }. A piece from offset 0 is the output file itself (the
-    controller keeps only its first `end` bytes); a later piece is copied into .pieces\ so only new bytes travel.
+    Returns a list of @{ stream; start; end; sha256; path }. A piece from offset 0 of a finished job is the output
+    file itself (the controller keeps only its first `end` bytes); a later piece is copied into .pieces\ so only new
+    bytes travel. While the job runs, a piece from offset 0 is copied too: PSRP's fetch opens the file with read
+    sharing only, which the command's open append handle would refuse.
     #>
     [CmdletBinding()]
     param ([Parameter(Mandatory = $true)][System.Collections.IDictionary]$Job)
 
     Update-RemoteJobState -Job $Job
+    $finished = Test-RemoteJobFinished -Job $Job
     $pieces = New-Object -TypeName System.Collections.Generic.List[object]
     $piecesDir = [System.IO.Path]::Combine($Job.Dir, '.pieces')
     $buffer = New-Object -TypeName byte[] -ArgumentList 1048576
@@ -1233,7 +1236,7 @@ Function Get-RemoteJobFetchPlan {
             $dst = $null
             try {
                 $null = $src.Seek($from, [System.IO.SeekOrigin]::Begin)
-                if ($from -gt 0) {
+                if ($from -gt 0 -or -not $finished) {
                     $null = [System.IO.Directory]::CreateDirectory($piecesDir)
                     $source = [System.IO.Path]::Combine($piecesDir, ('{0}-{1}-{2}' -f $stream, $from, $to))
                     $dst = [System.IO.File]::Open($source, [System.IO.FileMode]::CreateNew, [System.IO.FileAccess]::Write, [System.IO.FileShare]::Read)

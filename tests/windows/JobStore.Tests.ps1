@@ -377,13 +377,24 @@ Describe 'Receiving output' {
         (Get-RemoteJobOffset -Job $job).stdout | Should -Be 4
     }
 
-    It 'plans controller fetches: the file itself first, then only new bytes' {
+    It 'plans controller fetches of a finished job: the output file itself' {
+        $job = New-TestJob -Store $store -Id 'f' -Results 'controller' -Stdout 'abc'
+        $pieces = Get-RemoteJobFetchPlan -Job $job
+        @($pieces).Count | Should -Be 1
+        $pieces[0].stream | Should -Be 'stdout'
+        $pieces[0].start | Should -Be 0
+        $pieces[0].end | Should -Be 3
+        $pieces[0].path | Should -Be $job.Paths.stdout
+        $pieces[0].sha256 | Should -Be (Get-FileHash -LiteralPath $job.Paths.stdout -Algorithm SHA256).Hash.ToLowerInvariant()
+    }
+
+    It 'plans controller fetches of a running job: copies, then only new bytes' {
         $job = New-TestJob -Store $store -Id 'c' -State 'running' -Results 'controller' -Stdout 'abc'
         $pieces = Get-RemoteJobFetchPlan -Job $job
         @($pieces).Count | Should -Be 1
         $pieces[0].start | Should -Be 0
         $pieces[0].end | Should -Be 3
-        $pieces[0].path | Should -Be $job.Paths.stdout
+        $pieces[0].path | Should -BeLike '*\.pieces\stdout-0-3'
         $pieces[0].sha256 | Should -Be (Get-FileHash -LiteralPath $job.Paths.stdout -Algorithm SHA256).Hash.ToLowerInvariant()
         $null = Complete-RemoteJobReceive -Job $job -Range @{ stdout = @(0, 3) }
         [System.IO.File]::AppendAllText($job.Paths.stdout, 'def')
