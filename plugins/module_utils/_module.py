@@ -88,7 +88,7 @@ def _receive(module, store, p):
         view = job.view()
         stdout, stderr = _text(data['stdout']), _text(data['stderr'])
         view.update(stdout=stdout, stderr=stderr, stdout_lines=stdout.splitlines(), stderr_lines=stderr.splitlines(),
-                    truncated=truncated, removed=False)
+                    truncated=truncated, removed=False, received_elsewhere=False)
         if ranges is not None:
             view['ranges'] = ranges
         elif not keep:

@@ -117,6 +117,12 @@ truncated:
   description: V(true) when O(max_bytes) cut the output; the rest is returned by the next receive.
   returned: when one job was selected
   type: bool
+received_elsewhere:
+  description:
+    - V(true) when another receive of the same job, running at the same time, consumed the output this one read
+      first; that output is returned by the other receive (every byte goes to exactly one consumer), not here.
+  returned: when one job was selected
+  type: bool
 removed:
   description: Whether O(auto_remove) removed the job.
   returned: when one job was selected

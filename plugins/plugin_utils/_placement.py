@@ -111,7 +111,8 @@ class Placement:
             if with_text:
                 stdout, stderr = _text(text['stdout']), _text(text['stderr'])
                 view.update(stdout=stdout, stderr=stderr, stdout_lines=stdout.splitlines(),
-                            stderr_lines=stderr.splitlines(), truncated=bool(truncated), removed=False)
+                            stderr_lines=stderr.splitlines(), truncated=bool(truncated), removed=False,
+                            received_elsewhere=False)
             view['dest'] = dest
             view['fetched_bytes'] = sum(p['end'] - p['start'] for p in pieces)
         keep = args.get('keep') or self.action._task.check_mode
@@ -133,6 +134,7 @@ class Placement:
                         # A concurrent receive consumed these bytes first: they are its to return, not ours.
                         view[stream] = ''
                         view[stream + '_lines'] = []
+                        view['received_elsewhere'] = True
             result['changed'] = bool(result.get('changed') or committed.get('changed'))
         for view in involved:
             if view.get('results') == 'controller':

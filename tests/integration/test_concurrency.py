@@ -52,18 +52,20 @@ def test_two_runs_consuming_one_job_get_every_byte_exactly_once(lab, tmp_path):
     final = lab.play([{'name': 'rest', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 60,
                                                                'max_bytes': 0}}], hosts='h1')
     assert final.rc == 0, final.output
-    got, per_consumer = [], []
+    got, per_consumer, races_lost = [], [], 0
     for recs in records:
         (loop,) = [r['result'] for r in recs if r['task'] == 'consume']
         texts = [item['stdout'] for item in loop['results']]
         assert all(len(t) % width == 0 for t in texts), 'pieces are whole lines'
         per_consumer.append(sum(len(t) for t in texts) // width)
+        races_lost += sum(1 for item in loop['results'] if item['received_elsewhere'])
         got.extend(texts)
     got.append(final.result('rest')['stdout'])
     counted = collections.Counter(line for text in got for line in text.split())
     assert set(counted) == {'line-%05d' % i for i in range(1, lines + 1)}, 'every byte delivered'
     assert max(counted.values()) == 1, 'no byte delivered twice: %r' % [k for k, v in counted.items() if v > 1][:5]
-    assert all(per_consumer), 'both consumers received lines: %r' % per_consumer
+    # They really raced: both got lines, or one lost reads to the other (exactly-once is promised, fairness is not).
+    assert all(per_consumer) or races_lost, 'no contention: %r' % per_consumer
 
 
 def test_fifty_jobs_started_at_once_from_parallel_runs(lab, tmp_path):
