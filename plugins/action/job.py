@@ -22,7 +22,7 @@ class ActionModule(JobsAction):
     VERB = 'job'
 
     def _validated_args(self, task_vars):
-        _, args = self.validate_argument_spec(**SPEC)
+        _validation, args = self.validate_argument_spec(**SPEC)
         check_declare(args)
         if args.get('job_root') is None and task_vars.get('remote_jobs_root') is not None:
             args['job_root'] = str(self._templar.template(task_vars['remote_jobs_root']))

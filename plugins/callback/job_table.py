@@ -60,7 +60,10 @@ def render_table(rows, command_width=50):
     for line in cells:
         line[-1] = _shorten(line[-1], command_width)
     widths = [max([len(column)] + [len(line[i]) for line in cells]) for i, column in enumerate(COLUMNS)]
-    layout = lambda line: '  '.join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()  # noqa: E731
+
+    def layout(line):
+        return '  '.join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
+
     return [layout(COLUMNS), layout(['-' * len(column) for column in COLUMNS])] + [layout(line) for line in cells]
 
 

@@ -405,4 +405,3 @@ def _act(store, plans, grace):
     if starting:
         for plan, job in zip(starting, store.start([plan.start_spec() for plan in starting])):
             plan.job = job
-

@@ -47,8 +47,8 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
 
 SCHEMA = 1
 TIMEOUT_GRACE = 5.0          # seconds between SIGTERM and SIGKILL when a job's own timeout fires
-SPAWN_REPORT_TIMEOUT = 30.0
-RESERVE_BYTES = 16384        # kept free per job, so its final state can be written on a full file system  # how long start waits for a supervisor to say it is running
+SPAWN_REPORT_TIMEOUT = 30.0  # how long start waits for a supervisor to say it is running
+RESERVE_BYTES = 16384        # kept free per job, so its final state can be written on a full file system
 POLL = 0.05                  # how often waiters look at state.json
 LOST_CHECK_EVERY = 0.5       # how often waiters check that supervisors are alive
 _HAVE_PROC = os.path.isdir('/proc/self')
@@ -124,7 +124,7 @@ def _proc_stat(pid):
         fields = data[data.rindex(b')') + 2:].split()
         return fields[0].decode(), fields[19].decode()
     try:
-        out = subprocess.run(['ps', '-o', 'stat=', '-o', 'lstart=', '-p', str(pid)],
+        out = subprocess.run(['ps', '-o', 'stat=', '-o', 'lstart=', '-p', str(pid)], check=False,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10).stdout.decode().strip()
     except (OSError, subprocess.SubprocessError):
         out = ''
@@ -136,7 +136,7 @@ def _proc_stat(pid):
         except OSError:
             pass
         return '?', None
-    stat, _, lstart = out.partition(' ')
+    stat, _sep, lstart = out.partition(' ')
     return stat[:1], ' '.join(lstart.split()) or None
 
 
@@ -171,7 +171,7 @@ def _children_map():
             children.setdefault(int(fields[1]), []).append(int(entry))
         return children
     try:
-        out = subprocess.run(['ps', '-A', '-o', 'pid=', '-o', 'ppid=', '-o', 'stat='],
+        out = subprocess.run(['ps', '-A', '-o', 'pid=', '-o', 'ppid=', '-o', 'stat='], check=False,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10).stdout.decode()
     except (OSError, subprocess.SubprocessError):
         return children
@@ -232,7 +232,7 @@ def terminate_tree(supervisor_pid, supervisor_start, pid, pid_start, grace):
     while pids and time.monotonic() < deadline:
         time.sleep(POLL)
         pids = tree()
-    for _ in range(20):
+    for _attempt in range(20):
         if not pids:
             break
         kill_group(signal.SIGKILL)
@@ -592,7 +592,7 @@ class JobStore:
             return []
         now, removed = time.time() * 1000, []
         for marker in sorted(markers):
-            epoch, _, job_id = marker.partition('-')
+            epoch, _sep, job_id = marker.partition('-')
             if not epoch.isdigit() or int(epoch) > now:
                 continue
             try:
@@ -806,7 +806,7 @@ class JobStore:
         streams = [(stream, path) for stream, path in (('stdout', job.stdout_path), ('stderr', job.stderr_path))
                    if os.path.dirname(path) == job.dir]
         if job.finished and all(sizes[s] <= offsets[s] for s in sizes):
-            for _, path in streams:
+            for _stream, path in streams:
                 if os.path.exists(path) and os.path.getsize(path):
                     os.truncate(path, 0)
             return
@@ -1049,4 +1049,3 @@ def _feed(pipe, data):
             pipe.close()
         except OSError:
             pass
-

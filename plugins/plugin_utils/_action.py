@@ -71,7 +71,7 @@ class JobsAction(ActionBase):
 
     # --- helpers -------------------------------------------------------------------------------------------------
     def _validated_args(self, task_vars):
-        _, args = self.validate_argument_spec(**SPECS[self.VERB])
+        _validation, args = self.validate_argument_spec(**SPECS[self.VERB])
         check_common(args)
         if self.VERB == 'start':
             check_start(args)
@@ -105,7 +105,7 @@ class JobsAction(ActionBase):
         limits = []
         transport = str(self._connection.transport)
         for name, var in (('winrm', 'ansible_winrm_operation_timeout_sec'), ('psrp', 'ansible_psrp_operation_timeout')):
-            if transport.split('.')[-1] == name:
+            if transport.rsplit('.', maxsplit=1)[-1] == name:
                 limits.append(float(self._templar.template(task_vars.get(var, 20))) - 5)
         try:
             timeout = self._connection.get_option('timeout')

@@ -180,7 +180,7 @@ class Lab:
         if check:
             cmd.append('--check')
         proc = subprocess.run(cmd, env=self.env(REMOTE_JOBS_TEST_RESULTS=results, **(env or {})),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600, cwd=run_dir)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600, cwd=run_dir, check=False)
         records = []
         if os.path.exists(results):
             with open(results) as handle:

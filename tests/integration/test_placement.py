@@ -71,8 +71,7 @@ def test_results_controller_incremental_fetch_and_drop(lab, tmp_path):
         {'name': 'start', 'remote.jobs.start': {
             'name': name, 'results': 'controller', 'results_dir': str(results_dir),
             'command': phased_command(markers, phases=2, stderr=True)}, 'register': 'started'},
-        {'name': 'printed 0', 'ansible.builtin.wait_for': {'path': '{{ started.stdout_path }}',
-                                                            'search_regex': 'line 10\n', 'timeout': 60}},
+        {'name': 'printed 0', 'ansible.builtin.wait_for': {'path': '{{ started.stdout_path }}', 'search_regex': 'line 10\n', 'timeout': 60}},
         {'name': 'r1', 'remote.jobs.receive': {'name': name}},
         {'name': 'go 1', 'ansible.builtin.file': {'path': markers + '/go1', 'state': 'touch'}},
         {'name': 'wait', 'remote.jobs.wait': {'name': name, 'timeout': 30}},

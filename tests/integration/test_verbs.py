@@ -92,7 +92,10 @@ def test_info_filters(lab):
         {'name': 'cleanup', 'remote.jobs.remove': {'name': ['%s-*' % prefix, 'other-' + prefix], 'force': True}},
     ], hosts='h1')
     assert run.rc == 0, run.output
-    names = lambda task: sorted(j['name'] for j in run.result(task)['jobs'])  # noqa: E731
+
+    def names(task):
+        return sorted(j['name'] for j in run.result(task)['jobs'])
+
     by_id = run.result('by id')
     assert by_id['name'] == prefix + '-bad' and by_id['state'] == 'failed' and by_id['rc'] == 4
     assert by_id['changed'] is False and run.status('by id') == 'ok', 'a failed job does not fail the info task'
@@ -162,8 +165,7 @@ def test_receive_mid_run_returns_only_new_output(lab, tmp_path):
     markers = str(tmp_path)
     run = lab.play([
         {'name': 'start', 'remote.jobs.start': {'name': name, 'command': phased_command(markers)}, 'register': 'started'},
-        {'name': 'printed 0', 'ansible.builtin.wait_for': {'path': '{{ started.stdout_path }}',
-                                                            'search_regex': 'line 10\n', 'timeout': 60}},
+        {'name': 'printed 0', 'ansible.builtin.wait_for': {'path': '{{ started.stdout_path }}', 'search_regex': 'line 10\n', 'timeout': 60}},
         {'name': 'r1', 'remote.jobs.receive': {'name': name}},
     ] + phase_tasks(name, markers, 1) + [
         {'name': 'r2', 'remote.jobs.receive': {'name': name}},
@@ -217,7 +219,7 @@ def test_stop_kills_the_whole_process_tree(lab):
     run = lab.play([
         {'name': 'start', 'remote.jobs.start': {'name': name, 'command': command}, 'register': 'started'},
         {'name': 'three pids', 'ansible.builtin.wait_for': {'path': '{{ started.stdout_path }}',
-                                                             'search_regex': '^\\d+\\n\\d+\\n\\d+\\n', 'timeout': 60}},
+                                                            'search_regex': '^\\d+\\n\\d+\\n\\d+\\n', 'timeout': 60}},
         {'name': 'pids', 'remote.jobs.receive': {'name': name, 'keep': True}},
         {'name': 'stop', 'remote.jobs.stop': {'name': name, 'grace': 2}},
         {'name': 'stop again', 'remote.jobs.stop': {'name': name}},
@@ -317,7 +319,7 @@ BAD_INPUT = [
 def test_bad_input_fails_with_a_clear_message_and_touches_nothing(lab, tmp_path):
     root = str(tmp_path / 'never-created')
     tasks = [{'name': 'bad %d' % i, 'remote.jobs.%s' % verb: dict(args, job_root=root), 'ignore_errors': True}
-             for i, (verb, args, _) in enumerate(BAD_INPUT)]
+             for i, (verb, args, _message) in enumerate(BAD_INPUT)]
     before = {host: lab.job_dirs(host) for host in ALL}
     run = lab.play(tasks, hosts='h1', extra_args=['-vvv'])
     for i, (verb, args, pattern) in enumerate(BAD_INPUT):
@@ -335,7 +337,8 @@ def test_secrets_reach_no_file_and_no_output(lab):
     name = uniq('secret')
     # The job proves it saw both values by printing their lengths; neither value is printed anywhere.
     run = lab.play([
-        {'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'read line; printf "%s %s\\n" "$(printf %s "$TOKEN" | wc -c)" "$(printf %s "$line" | wc -c)"',
+        {'name': 'start', 'remote.jobs.start': {'name': name,
+                                                'command': 'read line; printf "%s %s\\n" "$(printf %s "$TOKEN" | wc -c)" "$(printf %s "$line" | wc -c)"',
                                                 'env': {'TOKEN': env_secret}, 'stdin': stdin_secret + '\n'}},
         {'name': 'batch', 'remote.jobs.start': {'jobs': [{'name': name + '-b', 'argv': ['true'],
                                                           'env': {'TOKEN': env_secret}}]}},
@@ -373,7 +376,6 @@ def test_job_root_comes_from_the_host_variable(lab):
     assert len(run.result('info', 'h1')['jobs']) == 1
     assert run.result('info', 'h2')['jobs'] == [] and run.result('info', 'h3')['jobs'] == []
     assert run.result('start', 'h1')['stdout_path'].startswith(lab.roots['h1'] + os.sep)
-
 
 
 def test_retention_removes_finished_jobs_automatically(lab):

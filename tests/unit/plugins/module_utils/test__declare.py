@@ -204,9 +204,9 @@ def test_a_changed_definition_is_reported_and_replaced_only_with_recreate(store,
     name = 'def-' + uuid.uuid4().hex[:6]
     old = dict(name=name, command='sleep 30', env={'A': 'secret-a'}, chdir=str(tmp_path), timeout=60)
     first = run(store, **old)
-    same = run(store, **dict(old, env={'A': 'another-value'}, chdir=str(tmp_path) + '/'))
+    same = run(store, **{**old, 'env': {'A': 'another-value'}, 'chdir': str(tmp_path) + '/'})
     assert same['changed'] is False and same['definition_changed'] is False, 'env values and trailing / do not count'
-    new = dict(old, command='sleep 31', env={'B': 'secret-b'}, chdir=None, timeout=None)
+    new = {**old, 'command': 'sleep 31', 'env': {'B': 'secret-b'}, 'chdir': None, 'timeout': None}
     reported = run(store, **new)
     assert reported['changed'] is False and reported['definition_changed'] is True
     assert reported['differences'] == {
@@ -379,7 +379,7 @@ def test_concurrent_declarations_of_one_name_start_it_once(store):
     collections = os.path.join(ROOT, '.build', 'collections')
     racers = [subprocess.Popen([sys.executable, '-c', RACER, store.root, name, collections],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-              for _ in range(6)]
+              for _i in range(6)]
     for racer in racers:  # every racer has imported everything: release them together
         assert racer.stdout.readline() == b'ready\n', racer.stderr.read().decode()
     for racer in racers:

@@ -200,7 +200,7 @@ def test_receive_mid_run_returns_pieces_that_add_up(store):
     pieces = []
     while True:
         finished = job.finished
-        out, _ = store.receive(job)
+        out, _truncated = store.receive(job)
         pieces.append(out['stdout'])
         if finished:
             break
@@ -214,10 +214,10 @@ def test_receive_mid_run_returns_pieces_that_add_up(store):
 def test_incomplete_utf8_is_held_back_while_running(store):
     job = start(store, command='printf "a\\342\\202"; sleep 1; printf "\\254b"')
     time.sleep(0.4)
-    out, _ = store.receive(job)
+    out, _truncated = store.receive(job)
     assert out['stdout'] == b'a'
     wait(store, job)
-    out, _ = store.receive(job)
+    out, _truncated = store.receive(job)
     assert out['stdout'] == '\u20acb'.encode()
 
 
@@ -228,13 +228,13 @@ def test_concurrent_consumers_get_every_byte_once(store):
     def consumer():
         while True:
             job_view = js.Job(store, job.id)
-            out, _ = store.receive(job_view)
+            out, _truncated = store.receive(job_view)
             with lock:
                 got.append(out['stdout'])
             if job_view.finished and not out['stdout']:
                 return
 
-    threads = [threading.Thread(target=consumer) for _ in range(4)]
+    threads = [threading.Thread(target=consumer) for _i in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -266,7 +266,7 @@ def test_output_path(store, tmp_path):
     job = wait(store, start(store, command='echo to the log', output_path=str(log)))
     assert log.read_text() == 'to the log\n'
     assert not os.path.exists(job.path('stdout'))
-    out, _ = store.receive(job, keep=True)
+    out, _truncated = store.receive(job, keep=True)
     assert out['stdout'] == b'to the log\n'
     store.remove(job)
     assert log.exists(), 'remove keeps a file the user named'
@@ -306,7 +306,10 @@ def test_select_filters(store):
     a = wait(store, start(store, name='build-a', argv=['true']))
     b = wait(store, start(store, name='build-b', argv=['sh', '-c', 'echo b; exit 1']))
     c = start(store, name='test-c', command='sleep 30')
-    ids = lambda jobs: sorted(j.id for j in jobs)  # noqa: E731
+
+    def ids(jobs):
+        return sorted(j.id for j in jobs)
+
     assert ids(store.select(names=['build-*'], glob=True)) == sorted([a.id, b.id])
     assert ids(store.select(names=['build-*'])) == [], 'no glob unless asked'
     assert ids(store.select(states=['running'])) == [c.id]
@@ -343,7 +346,7 @@ def test_controller_commits_free_fetched_bytes_of_a_running_job(store):
     assert job.offsets()['stdout'] == 8388609 and job.has_more_data()
     assert store.plan_fetch(job) == [], 'nothing new to fetch'
     store.stop(job, grace=1)
-    out, _ = store.receive(job)
+    out, _truncated = store.receive(job)
     assert out['stdout'] == b'', 'and nothing fetched comes back'
 
 
@@ -377,11 +380,11 @@ def small_fs(tmp_path):
     mount_point.mkdir()
     if os.geteuid() != 0:
         pytest.skip('mounting a small tmpfs needs root')
-    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', str(mount_point)],
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', str(mount_point)], check=False,
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
         pytest.skip('this machine does not allow mounting a tmpfs')
     yield mount_point
-    subprocess.run(['umount', '-l', str(mount_point)])
+    subprocess.run(['umount', '-l', str(mount_point)], check=False)
 
 
 def test_a_full_file_system_ends_the_job_failed_with_a_clear_error(small_fs):
@@ -393,7 +396,7 @@ def test_a_full_file_system_ends_the_job_failed_with_a_clear_error(small_fs):
     # The store stays readable: the job lists, its partial output can be received.
     (listed,) = store.select(names=['filler'])
     assert listed.state['state'] == 'failed'
-    out, _ = store.receive(listed, keep=True, max_bytes=64)
+    out, _truncated = store.receive(listed, keep=True, max_bytes=64)
     assert out['stdout'].startswith(b'all work and no play\n')
     with pytest.raises(OSError):
         start(store, argv=['true'])  # no room for another job: an error, not a corrupt store

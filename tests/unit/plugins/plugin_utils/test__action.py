@@ -81,7 +81,9 @@ def test_each_verb_routes_with_the_same_arguments(verb):
     first = next(iter(seen.values()))
     for key, module_args in seen.items():
         # Slices depend on the connection's timeouts; everything else is the same.
-        strip = lambda a: {k: v for k, v in a.items() if k != 'timeout' or verb not in ('wait', 'receive')}  # noqa: E731
+        def strip(args):
+            return {k: v for k, v in args.items() if k != 'timeout' or verb not in ('wait', 'receive')}
+
         assert strip(module_args) == strip(first), key
 
 
