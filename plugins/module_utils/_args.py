@@ -97,6 +97,8 @@ def check_definition(job):
         raise JobArgumentError('command and argv are mutually exclusive: give command (run by /bin/sh -c) or argv (run without a shell)')
     if not has_command and not has_argv:
         raise JobArgumentError('one of command or argv is required: give command (a shell string) or argv (a list)')
+    if has_argv and job.get('executable') is not None:
+        raise JobArgumentError('executable is the shell that runs command: argv runs its program directly, without one')
     if has_argv and not job['argv']:
         raise JobArgumentError('argv must name a program: it is an empty list')
     if has_command and not str(job['command']).strip():
@@ -123,6 +125,7 @@ _START_JOB_OPTIONS = dict(
     id=dict(type='str'),
     name=dict(type='str'),
     command=dict(type='str'),
+    executable=dict(type='str'),
     argv=dict(type='list', elements='str'),
     chdir=dict(type='str'),
     env=dict(type='dict', no_log=True),

@@ -316,7 +316,7 @@ class _Lock:
 # --- a job ------------------------------------------------------------------------------------------------------
 
 _SPEC_TYPES = {
-    'name': str, 'command': str, 'argv': list, 'chdir': str, 'env_keys': list, 'timeout': (int, float),
+    'name': str, 'command': str, 'executable': str, 'argv': list, 'chdir': str, 'env_keys': list, 'timeout': (int, float),
     'results': str, 'output_path': str, 'results_dir': str, 'retention': (int, float), 'stdout_path': str,
     'stderr_path': str, 'created': str, 'location': str, 'has_stdin': bool, 'schema': int, 'id': str,
 }
@@ -630,6 +630,7 @@ class JobStore:
             'id': job_id,
             'name': spec.get('name'),
             'command': spec.get('command'),
+            'executable': spec.get('executable'),
             'argv': list(argv) if argv is not None else None,
             'chdir': spec.get('chdir'),
             'env_keys': sorted((spec.get('env') or {}).keys()),
@@ -942,7 +943,8 @@ class _Supervisor:
         }
         _set_child_subreaper()
         spec, record = self.spec, self.record
-        args = ['/bin/sh', '-c', spec['command']] if spec.get('command') is not None else list(spec['argv'])
+        shell = spec.get('executable') or '/bin/sh'
+        args = [shell, '-c', spec['command']] if spec.get('command') is not None else list(spec['argv'])
         env = dict(os.environ)
         env.update({str(k): str(v) for k, v in (spec.get('env') or {}).items()})
         stdin_data = spec.get('stdin')

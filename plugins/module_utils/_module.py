@@ -20,7 +20,7 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
 from ansible_collections.remote.jobs.plugins.module_utils._jobstore import JobStore, JobStoreError
 
 DEFAULT_JOB_ROOT = '~/.ansible_jobs'
-_START_KEYS = ('id', 'name', 'command', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'results', 'output_path', 'results_dir',
+_START_KEYS = ('id', 'name', 'command', 'executable', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'results', 'output_path', 'results_dir',
                'retention')
 
 

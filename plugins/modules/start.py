@@ -23,6 +23,12 @@ options:
       - Command line run by the target's shell (C(/bin/sh -c) on POSIX, a PowerShell script block on Windows).
       - Exactly one of O(command) and O(argv) is required, unless O(jobs) is given.
     type: str
+  executable:
+    description:
+      - The shell that runs O(command) with C(-c) on POSIX targets (default C(/bin/sh)), such as C(/bin/bash).
+      - On Windows targets, the PowerShell that runs the script block, such as C(pwsh.exe)
+        (default C(powershell.exe)).
+    type: str
   argv:
     description:
       - Program and arguments, run without a shell. Exactly one of O(command) and O(argv) is required.
@@ -95,6 +101,9 @@ options:
         description:
           - Command line run by the target's shell, as O(command). Exactly one of O(jobs[].command) and
             O(jobs[].argv) is required.
+        type: str
+      executable:
+        description: The shell (POSIX) or PowerShell (Windows) that runs O(jobs[].command), as O(executable).
         type: str
       argv:
         description: Program and arguments, run without a shell, as O(argv).

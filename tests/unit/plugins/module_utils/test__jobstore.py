@@ -401,3 +401,9 @@ def test_a_full_file_system_ends_the_job_failed_with_a_clear_error(small_fs):
     with pytest.raises(OSError):
         start(store, argv=['true'])  # no room for another job: an error, not a corrupt store
     assert [j.id for j in store.select()] == [job.id]
+
+
+def test_executable_chooses_the_shell(store):
+    job = wait(store, start(store, command='echo "$0"', executable='/bin/bash'))
+    assert open(job.stdout_path).read() == '/bin/bash\n'
+    assert json.load(open(job.path('job.json')))['executable'] == '/bin/bash'
