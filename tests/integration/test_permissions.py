@@ -64,7 +64,7 @@ def test_become_runs_the_job_as_that_user_in_that_users_job_root(lab):
     # Another (unprivileged) user can neither list the job root nor read the output.
     for path in (root, os.path.join(job_dir, 'stdout')):
         probe = subprocess.run(['su', OTHER_USER, '-c', 'cat %s 2>&1 || ls %s 2>&1' % (path, path)],
-                               stdout=subprocess.PIPE)
+                               stdout=subprocess.PIPE, check=False)
         assert b'Permission denied' in probe.stdout and b'secret-output' not in probe.stdout
     # And the connecting user's own job root does not see the job.
     run = lab.play([{'name': 'info', 'remote.jobs.info': {'name': name}}], hosts='h1')

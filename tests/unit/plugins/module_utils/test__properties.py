@@ -33,7 +33,7 @@ JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.one_of(st.lists(inner,
                                                                  st.dictionaries(st.text(max_size=10), inner, max_size=4)),
                            max_leaves=12)
 TRICKY_TEXT = st.one_of(st.text(max_size=70), st.sampled_from(['..', '.', '../x', '/etc/passwd', 'a/../../b', 'x\n',
-                                                                '\x00', '~root', '-rf', 'ok', 'a' * 64, 'a' * 65]))
+                                                               '\x00', '~root', '-rf', 'ok', 'a' * 64, 'a' * 65]))
 
 
 def verb_params(verb):
@@ -145,7 +145,7 @@ def test_corrupt_files_give_a_sane_state_and_touch_nothing_outside(template_job,
         before = snapshot(outside)
         store = js.JobStore(root)
         for call in (
-            lambda: store.select(),
+            store.select,
             lambda: store.select(names=['*'], glob=True, states=['failed', 'running'], has_more_data=True),
             lambda: store.select(older_than='1s'),
             lambda: [job.view() for job in store.select(ids=[job_id])],
@@ -155,7 +155,7 @@ def test_corrupt_files_give_a_sane_state_and_touch_nothing_outside(template_job,
             lambda: [store.commit(job, {'stdout': (0, 4)}) for job in store.select(ids=[job_id])],
             lambda: [store.receive(job) for job in store.select(ids=[job_id])],
             lambda: [store.stop(job, 0) for job in store.select(ids=[job_id])],
-            lambda: store.expire(),
+            store.expire,
         ):
             try:
                 call()
