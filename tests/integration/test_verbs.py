@@ -209,6 +209,9 @@ def test_wait_all_any_timeout_and_slices(lab, tmp_path):
         assert run.result('strict', host)['msg'].startswith('1 of 1 job(s) still running after 0.5 seconds')
         sliced = run.result('sliced', host)
         assert sliced['timed_out'] is True and sliced['wait_calls'] >= 2, 'a wait longer than a slice is sliced'
+        # Progress at normal verbosity: one line per slice, not per poll.
+        progress = re.findall(r'^sliced: %s: 1 of 2 job\(s\) finished after \d+s$' % host, run.output, re.M)
+        assert 1 <= len(progress) <= sliced['wait_calls'] - 1, run.output
         done = run.result('all', host)
         assert done['timed_out'] is False and [j['state'] for j in done['jobs']] == ['completed', 'completed']
 
