@@ -23,9 +23,10 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 
-# Never in the artifact: local state of a checkout (build_ignore in galaxy.yml, or ansible-galaxy's own rules).
-FORBIDDEN_TOP = ('.venv', '.build', '.git', '.ci', '.pytest_cache', 'job_results')
-FORBIDDEN_PREFIXES = ('tests/output/', 'bench/results/')
+# Never in the artifact: local state of a checkout and developer tooling (build_ignore in galaxy.yml, or
+# ansible-galaxy's own rules).
+FORBIDDEN_TOP = ('.venv', '.build', '.git', '.ci', '.pytest_cache', 'job_results', 'bench')
+FORBIDDEN_PREFIXES = ('tests/output/', 'changelogs/.plugin-cache.yaml')
 REQUIRED = (
     'MANIFEST.json', 'FILES.json', 'README.md', 'CHANGELOG.rst', 'changelogs/changelog.yaml', 'meta/runtime.yml',
     'plugins/modules/start.py', 'plugins/action/start.py', 'plugins/module_utils/_jobstore.py',
