@@ -99,3 +99,24 @@ def test_connection_cut_during_a_batch_start(lab, sshd, tmp_path):
         assert job['stdout'] == '%s\n' % job['name'].rsplit('-', 1)[1], 'each job kept its own output'
     visible = set(lab.job_dirs('h2')) - before
     assert {j['id'] for j in started} == {e for e in visible if not e.startswith('.')}, 'no half-made job is listed'
+
+
+def test_connection_cut_during_a_receive_loses_nothing(lab, sshd, tmp_path):
+    name = 'cutrecv-' + uuid.uuid4().hex[:6]
+    lines = 200000  # about 2.5 MiB of text: the module is busy reading and sending it when the cut comes
+    run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'seq -f "row-%%07g" 1 %d' % lines}},
+                    {'name': 'wait', 'remote.jobs.wait': {'name': name, 'timeout': 60}}], hosts='h3')
+    assert run.rc == 0, run.output
+    job_id = run.result('start', 'h3')['id']
+    offsets = os.path.join(lab.roots['h3'], job_id, 'offsets.json')
+    proc = background(lab, tmp_path, [{'name': 'receive', 'remote.jobs.receive': {'name': name, 'max_bytes': 0}}],
+                      hosts='h3')
+    output = cut_when(sshd, proc, lambda: module_running(sshd, lab.python))
+    assert proc.returncode != 0, output
+    with open(offsets) as handle:
+        assert json.load(handle) == {'stdout': 0, 'stderr': 0}, 'output the controller never got is not consumed'
+    run = lab.play([{'name': 'receive', 'remote.jobs.receive': {'name': name, 'max_bytes': 0}}], hosts='h3')
+    assert run.rc == 0, run.output
+    received = run.result('receive', 'h3')
+    assert received['stdout'] == ''.join('row-%07d\n' % i for i in range(1, lines + 1)), 'nothing is lost'
+    assert received['has_more_data'] is False
