@@ -462,6 +462,7 @@ try {
         $step = 'creating the job root'
         Initialize-RemoteJobStore -Store $store
     }
+    $step = 'checking the job root'
     if (-not $checkMode -and (Test-RemoteJobStore -Store $store)) {
         $step = 'locking the job root'
         $lock = Lock-RemoteJob -Path $store.Root -Timeout 600
@@ -507,7 +508,7 @@ try {
             $job = $current
         }
         $plan = @{
-            Item = $item
+            Declaration = $item
             Name = [string]$item['name']
             State = $state
             Existing = $existing
@@ -564,7 +565,7 @@ try {
             foreach ($plan in $starting) {
                 $startSpec = @{}
                 foreach ($key in $startKeys) {
-                    $startSpec[$key] = $plan.Item[$key]
+                    $startSpec[$key] = $plan.Declaration[$key]
                 }
                 $startSpecs.Add($startSpec)
             }
@@ -693,7 +694,7 @@ if ($module.DiffMode) {
             if ($null -ne $plan.Job -and -not $checkMode) {
                 $afterState = $plan.Job.State['state']
             }
-            $after = Get-DiffView -Definition (Get-DesiredDefinition -Item $plan.Item) -Name $plan.Name -State $afterState
+            $after = Get-DiffView -Definition (Get-DesiredDefinition -Item $plan.Declaration) -Name $plan.Name -State $afterState
         }
         elseif ($plan.Action -eq 'stopped') {
             $after = [ordered]@{}
