@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_NOCOLOR ?= 1
 
-.PHONY: demo test unit integration venv sshd clean
+.PHONY: demo test unit integration venv sshd clean bench
 
 ## demo: run playbooks/demo.yml on the embedded default inventory (localhost)
 demo: venv
@@ -44,5 +44,13 @@ sshd:
 		$$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y openssh-server openssh-client; \
 	fi
 
+## bench: the same work with remote.jobs and with built-in async, against a private sshd on loopback
+bench: venv sshd
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/store_scale.py
+
 clean:
 	rm -rf .build $(VENV) job_results tests/output .pytest_cache
+
+# make lint: ansible-test sanity, ansible-lint (production profile), antsibull-changelog lint.
+include lint.mk
