@@ -121,9 +121,8 @@ _SELECTORS = dict(
     name=dict(type='list', elements='str'),
 )
 
-_START_JOB_OPTIONS = dict(
-    id=dict(type='str'),
-    name=dict(type='str'),
+# What defines a job: shared by remote.jobs.start and the declarative remote.jobs.job.
+DEFINITION_OPTIONS = dict(
     command=dict(type='str'),
     executable=dict(type='str'),
     argv=dict(type='list', elements='str'),
@@ -131,10 +130,16 @@ _START_JOB_OPTIONS = dict(
     env=dict(type='dict', no_log=True),
     stdin=dict(type='str', no_log=True),
     timeout=dict(type='float'),
-    results=dict(type='str', choices=list(PLACEMENTS), default='target'),
     output_path=dict(type='str'),
     results_dir=dict(type='str'),
     retention=dict(type='raw'),
+)
+
+_START_JOB_OPTIONS = dict(
+    id=dict(type='str'),
+    name=dict(type='str'),
+    results=dict(type='str', choices=list(PLACEMENTS), default='target'),
+    **DEFINITION_OPTIONS
 )
 
 SPECS = {

@@ -28,6 +28,7 @@ import os
 from ansible_collections.remote.jobs.plugins.module_utils._args import (
     DEFAULT_GRACE,
     DEFAULT_MAX_BYTES,
+    DEFINITION_OPTIONS,
     PLACEMENTS,
     JobArgumentError,
     check_definition,
@@ -39,17 +40,7 @@ ACTIONS = ('none', 'started', 'recreated', 'stopped', 'removed')
 
 # --- argument spec ----------------------------------------------------------------------------------------------
 
-_DEFINITION_OPTIONS = dict(
-    command=dict(type='str'),
-    argv=dict(type='list', elements='str'),
-    chdir=dict(type='str'),
-    env=dict(type='dict', no_log=True),
-    stdin=dict(type='str', no_log=True),
-    timeout=dict(type='float'),
-    output_path=dict(type='str'),
-    results_dir=dict(type='str'),
-    retention=dict(type='raw'),
-)
+_DEFINITION_OPTIONS = DEFINITION_OPTIONS
 
 # An item of jobs: state, recreate and results default to the task's own options.
 _ITEM_OPTIONS = dict(

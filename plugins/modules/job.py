@@ -52,6 +52,11 @@ options:
       - Exactly one of O(command) and O(argv) is required for O(state=started) and O(state=finished).
         O(state=stopped) and O(state=absent) need neither; given, the definition is only compared.
     type: str
+  executable:
+    description:
+      - The shell that runs O(command) with C(-c) on POSIX targets (default C(/bin/sh)), such as C(/bin/bash);
+        on Windows targets the PowerShell that runs the script block. Not part of the compared definition.
+    type: str
   argv:
     description:
       - Program and arguments, run without a shell. Mutually exclusive with O(command).
@@ -127,6 +132,9 @@ options:
         choices: [started, finished, stopped, absent]
       command:
         description: Command line run by the target's shell, as O(command).
+        type: str
+      executable:
+        description: The shell that runs O(jobs[].command), as O(executable).
         type: str
       argv:
         description: Program and arguments, run without a shell, as O(argv).

@@ -393,3 +393,11 @@ def test_concurrent_declarations_of_one_name_start_it_once(store):
     assert sorted(actions) == ['none'] * 5 + ['started']
     assert len(store.select(names=[name])) == 1
     run(store, name=name, state='absent')
+
+
+def test_job_and_start_share_one_definition_spec():
+    from ansible_collections.remote.jobs.plugins.module_utils import _args, _declare
+    start_options = _args.SPECS['start']['argument_spec']
+    job_options = _declare.SPEC['argument_spec']
+    for key in _args.DEFINITION_OPTIONS:
+        assert job_options[key] == start_options[key], key
