@@ -52,7 +52,8 @@ class Sshd:
                 'Port %d' % self.port,
                 *('ListenAddress %s' % addr for addr in HOSTS.values()),
                 'HostKey %s' % os.path.join(base, 'host_key'),
-                'AuthorizedKeysFile %s' % os.path.join(base, 'authorized_keys'),
+                # The suite's own key file, and users' own files (for tests that connect as another user).
+                'AuthorizedKeysFile %s .ssh/authorized_keys' % os.path.join(base, 'authorized_keys'),
                 'PidFile %s' % os.path.join(base, 'sshd.pid'),
                 'PasswordAuthentication no',
                 'KbdInteractiveAuthentication no',

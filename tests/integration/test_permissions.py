@@ -17,15 +17,30 @@ BECOME_USER = 'rjbecome'
 OTHER_USER = 'rjother'
 
 
-def ensure_user(name):
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        pass
+def ensure_user(name, password=None):
+    """A local user that may log in with the suite's key (its account unlocked), optionally with a password."""
     if os.geteuid() != 0 or not shutil.which('useradd'):
         pytest.skip('creating test users needs root and useradd')
-    subprocess.run(['useradd', '--create-home', '--shell', '/bin/sh', name], check=True)
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(['useradd', '--create-home', '--shell', '/bin/sh', name], check=True)
+    # useradd leaves the account locked ('!'), and sshd refuses locked accounts.
+    subprocess.run(['usermod', '-p', '*', name], check=True)
+    if password:
+        subprocess.run(['chpasswd'], input=('%s:%s\n' % (name, password)).encode(), check=True)
     return pwd.getpwnam(name)
+
+
+def authorize(user, sshd):
+    """Let user log in over the suite's sshd with the suite's key."""
+    ssh_dir = os.path.join(user.pw_dir, '.ssh')
+    os.makedirs(ssh_dir, exist_ok=True)
+    keys = os.path.join(ssh_dir, 'authorized_keys')
+    shutil.copy(sshd.key + '.pub', keys)
+    for path in (ssh_dir, keys):
+        os.chown(path, user.pw_uid, user.pw_gid)
+    os.chmod(ssh_dir, 0o700)
 
 
 def test_job_root_and_files_are_private(lab):
@@ -40,19 +55,23 @@ def test_job_root_and_files_are_private(lab):
         assert stat.S_IMODE(os.stat(os.path.join(job_dir, entry)).st_mode) == 0o600, entry
 
 
-def test_become_runs_the_job_as_that_user_in_that_users_job_root(lab):
-    become = ensure_user(BECOME_USER)
-    ensure_user(OTHER_USER)
-    # The become user cannot run this checkout's venv python: use the system's, as a real target would.
+def test_become_runs_the_job_as_that_user_in_that_users_job_root(lab, sshd):
+    # Connect as one unprivileged user, become another (su with a password), as a real deployment would.
     python = shutil.which('python3', path='/usr/bin:/usr/local/bin:/bin')
     if not python:
-        pytest.skip('no system python3 for the become user')
+        pytest.skip('no system python3 for the test users (they cannot run this checkout\'s venv)')
+    if not shutil.which('setfacl'):
+        pytest.skip('becoming an unprivileged user from an unprivileged one needs setfacl (apt-get install acl)')
+    connecting = ensure_user(OTHER_USER)
+    become = ensure_user(BECOME_USER, password='rj-test-pass')
+    authorize(connecting, sshd)
     name = 'become-' + uuid.uuid4().hex[:6]
     run = lab.play([
         {'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'id -un; echo secret-output'}},
         {'name': 'receive', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 60, 'keep': True}},
-    ], hosts='h1', vars={'remote_jobs_root': '~/.ansible_jobs', 'ansible_become': True, 'ansible_python_interpreter': python,
-                         'ansible_become_method': 'su', 'ansible_become_user': BECOME_USER})
+    ], hosts='h1', vars={'remote_jobs_root': '~/.ansible_jobs', 'ansible_user': OTHER_USER,
+                         'ansible_python_interpreter': python, 'ansible_become': True, 'ansible_become_method': 'su',
+                         'ansible_become_user': BECOME_USER, 'ansible_become_password': 'rj-test-pass'})
     assert run.rc == 0, run.output
     received = run.result('receive')
     assert received['stdout'] == '%s\nsecret-output\n' % BECOME_USER, 'the job runs as the become user'
@@ -61,13 +80,16 @@ def test_become_runs_the_job_as_that_user_in_that_users_job_root(lab):
     assert received['stdout_path'] == os.path.join(job_dir, 'stdout'), "it lives in that user's job root"
     for path in (root, job_dir, os.path.join(job_dir, 'stdout')):
         assert os.stat(path).st_uid == become.pw_uid, path
-    # Another (unprivileged) user can neither list the job root nor read the output.
+    # The connecting user can neither list the job root nor read the output.
     for path in (root, os.path.join(job_dir, 'stdout')):
         probe = subprocess.run(['su', OTHER_USER, '-c', 'cat %s 2>&1 || ls %s 2>&1' % (path, path)],
                                stdout=subprocess.PIPE, check=False)
         assert b'Permission denied' in probe.stdout and b'secret-output' not in probe.stdout
-    # And the connecting user's own job root does not see the job.
-    run = lab.play([{'name': 'info', 'remote.jobs.info': {'name': name}}], hosts='h1')
+    # Without become, the connecting user's own job root does not hold the job.
+    run = lab.play([{'name': 'info', 'remote.jobs.info': {'name': name}}], hosts='h1',
+                   vars={'remote_jobs_root': '~/.ansible_jobs', 'ansible_user': OTHER_USER,
+                         'ansible_python_interpreter': python})
+    assert run.rc == 0, run.output
     assert run.result('info')['jobs'] == []
 
 
