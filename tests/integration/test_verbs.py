@@ -389,7 +389,8 @@ def test_retention_removes_finished_jobs_automatically(lab):
         {'name': 'pause', 'ansible.builtin.pause': {'seconds': 3}},
         {'name': 'info', 'remote.jobs.info': {'name': name + '-*'}},
         {'name': 'bad', 'remote.jobs.start': {'command': 'true', 'retention': 'forever'}, 'ignore_errors': True},
-        {'name': 'cleanup', 'remote.jobs.remove': {'name': name + '-*'}},
+        {'name': 'recent', 'remote.jobs.remove': {'name': name + '-*', 'older_than': '1h'}},
+        {'name': 'older', 'remote.jobs.remove': {'name': name + '-*', 'older_than': 1}},
     ], hosts='h3')
     assert run.rc == 0, run.output
     info = run.result('info', 'h3')
@@ -397,3 +398,6 @@ def test_retention_removes_finished_jobs_automatically(lab):
     assert info['expired'] == short_id
     assert [j['name'] for j in info['jobs']] == [name + '-kept']
     assert 'retention: expected a duration' in run.result('bad', 'h3')['msg']
+    assert run.result('recent', 'h3')['changed'] is False, 'nothing finished an hour ago'
+    older = run.result('older', 'h3')
+    assert older['changed'] is True and older['name'] == name + '-kept' and older['removed'] is True
