@@ -76,6 +76,38 @@ def machine_busy():
     return (ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + (ticks[7] if len(ticks) > 7 else 0)) / CLK_TCK
 
 
+def _ancestors():
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            with open('/proc/%d/stat' % pid, 'rb') as handle:
+                data = handle.read()
+        except OSError:
+            break
+        pid = int(data[data.rindex(b')') + 2:].split()[1])
+    return pids
+
+
+def foreign_processes():
+    """Test suites and playbooks running on this machine that are not ours (nor our ancestors, e.g. the pytest
+    that runs `bench/run.py --quick`): a sign that the timings are shared with other work."""
+    mine = _ancestors()
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit() or int(entry) in mine:
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as handle:
+                argv = [a.decode('utf-8', 'replace') for a in handle.read().split(b'\0') if a]
+        except OSError:
+            continue
+        head = [os.path.basename(a) for a in argv[:3]]
+        if 'pytest' in head or 'ansible-playbook' in head or ('-m' in head and 'pytest' in argv[:4]):
+            found.append(int(entry))
+    return found
+
+
 def _children_of(pid):
     found = []
     for entry in os.listdir('/proc'):
@@ -190,7 +222,7 @@ class Sshd:
 class Run:
     """One ansible-playbook run."""
 
-    def __init__(self, rc, output, events, run_dir, wall, ctl_cpu, tgt_cpu, busy=None):
+    def __init__(self, rc, output, events, run_dir, wall, ctl_cpu, tgt_cpu, busy=None, foreign=0):
         self.rc = rc
         self.output = output
         self.events = events
@@ -199,11 +231,12 @@ class Run:
         self.ctl_cpu = ctl_cpu
         self.tgt_cpu = tgt_cpu
         self.busy = busy  # CPU seconds the whole machine was busy during the run (ours and anybody else's)
+        self.foreign = foreign  # other test suites / playbooks seen running just before this run
 
     @property
     def other_cpu(self):
-        """Machine CPU not accounted to this run's controller or target processes: mostly other people's work
-        (plus a little of ours that is not accounted: daemonized ssh masters, the jobs themselves)."""
+        """Machine CPU not accounted to this run's controller or target processes: daemonized processes (built-in
+        async's async_wrapper and module, our job supervisors and jobs, ssh masters) and anybody else's work."""
         return None if self.busy is None else max(0.0, self.busy - self.ctl_cpu - self.tgt_cpu)
 
     @property
@@ -312,6 +345,7 @@ class Lab:
         events = os.path.join(run_dir, 'events.json')
         cmd = (command or [os.path.join(BIN, 'ansible-playbook')]) + ['-i', inventory, playbook] + list(extra_args)
         self.sshd.settle()
+        foreign = len(foreign_processes())
         tgt0 = self.sshd.cpu()
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         busy0 = machine_busy()
@@ -339,7 +373,7 @@ class Lab:
         if os.path.exists(events):
             with open(events) as handle:
                 records = json.load(handle)
-        return Run(proc.returncode, output, records, run_dir, wall, ctl_cpu, tgt_cpu, busy)
+        return Run(proc.returncode, output, records, run_dir, wall, ctl_cpu, tgt_cpu, busy, foreign)
 
     def close_masters(self, run_dir):
         """Close the ControlPersist masters this run left behind (each run starts and ends cold)."""

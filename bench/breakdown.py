@@ -37,7 +37,7 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 
-from _lab import BIN, Lab, Sshd  # noqa: E402
+from _lab import Lab, Sshd  # noqa: E402
 from run import RESULTS, _write_big, machine  # noqa: E402
 
 INSTRUMENTED = [sys.executable, os.path.join(BENCH, '_instrumented_playbook.py')]
@@ -209,12 +209,17 @@ def w4_profile(lab, out, mib):
 
 
 def top_cprofile(folder, out, limit=20):
-    files = glob.glob(os.path.join(folder, '*.prof'))
-    if not files:
+    stats = None
+    for path in glob.glob(os.path.join(folder, '*.prof')):
+        try:  # a worker still writing when the playbook ended leaves a short file: skip it
+            if stats is None:
+                stats = pstats.Stats(path)
+            else:
+                stats.add(path)
+        except (EOFError, ValueError, TypeError):
+            continue
+    if stats is None:
         return
-    stats = pstats.Stats(files[0])
-    for path in files[1:]:
-        stats.add(path)
     out += ['### cProfile of the workers (all tasks, all hosts), top %d by own time' % limit, '', '```']
     import io
     buffer = io.StringIO()
