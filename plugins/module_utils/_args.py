@@ -16,6 +16,9 @@ FINISHED_STATES = ('completed', 'failed', 'stopped')
 PLACEMENTS = ('target', 'controller')
 DEFAULT_MAX_BYTES = 1024 * 1024
 DEFAULT_GRACE = 5
+# Job fields never copied to the top level of a result: Ansible reserves a top-level "results" (loop results),
+# so the placement stays inside each job object.
+NOT_AT_TOP = frozenset(['results'])
 
 _DURATION_RE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$')
 _DURATION_UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}

@@ -11,6 +11,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.remote.jobs.plugins.module_utils._args import (
     DEFAULT_GRACE,
+    NOT_AT_TOP,
     JobArgumentError,
     check_common,
     check_start,
@@ -24,16 +25,12 @@ _START_KEYS = ('id', 'name', 'command', 'executable', 'argv', 'chdir', 'env', 's
                'retention')
 
 
-# Ansible reserves a top-level "results" (loop results); the placement stays inside each job object.
-_NOT_AT_TOP = frozenset(['results'])
-
-
 def job_result(views, changed, **extra):
     """Every result has jobs; a result about exactly one job also carries its fields at the top level."""
     result = dict(changed=changed, jobs=views, **extra)
     if len(views) == 1:
         for key, value in views[0].items():
-            if key not in _NOT_AT_TOP:
+            if key not in NOT_AT_TOP:
                 result.setdefault(key, value)
     return result
 

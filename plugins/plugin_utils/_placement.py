@@ -20,12 +20,12 @@ import os
 from ansible.errors import AnsibleError
 from ansible.utils.display import Display
 
+from ansible_collections.remote.jobs.plugins.module_utils._args import NOT_AT_TOP
+
 display = Display()
 
 CHUNK = 1 << 20
 DEFAULT_RESULTS_DIR = 'job_results'
-# Ansible reserves a top-level "results" (loop results); see module_utils/_module.py.
-_NOT_AT_TOP = frozenset(['results'])
 _RESULT_KEYS = frozenset(['changed', 'failed', 'msg', 'jobs', 'invocation', 'timed_out', 'wait_calls'])
 
 
@@ -43,7 +43,7 @@ def set_jobs(result, views):
     result['jobs'] = views
     if len(views) == 1:
         for key, value in views[0].items():
-            if key not in _NOT_AT_TOP and key not in _RESULT_KEYS:
+            if key not in NOT_AT_TOP and key not in _RESULT_KEYS:
                 result[key] = value
     return result
 
