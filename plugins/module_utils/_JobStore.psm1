@@ -1384,18 +1384,18 @@ Function Remove-RemoteJob {
 Function Remove-RemoteJobExpired {
     <#
     .SYNOPSIS
-    Removes finished jobs whose retention has passed and returns their ids.
+    Removes finished jobs whose retention has passed and outputs their ids, one by one.
     .DESCRIPTION
     Only the markers in <job_root>\.expire are listed, so this costs nothing however many jobs the store holds.
+    Collect the ids with @(Remove-RemoteJobExpired ...): no id, one id and several ids are then all an array.
     #>
     [CmdletBinding()]
-    [OutputType([string[]])]
+    [OutputType([string])]
     param ([Parameter(Mandatory = $true)][System.Collections.IDictionary]$Store)
 
-    $removed = New-Object -TypeName System.Collections.Generic.List[string]
     $folder = [System.IO.Path]::Combine($Store.Root, '.expire')
     if (-not [System.IO.Directory]::Exists($folder)) {
-        return , $removed.ToArray()
+        return
     }
     $epoch = New-Object -TypeName DateTime -ArgumentList 1970, 1, 1, 0, 0, 0, ([DateTimeKind]::Utc)
     $now = ([DateTime]::UtcNow - $epoch).TotalMilliseconds
@@ -1409,7 +1409,7 @@ Function Remove-RemoteJobExpired {
             $job = Get-RemoteJob -Store $Store -Id $jobId
         }
         if ($job -and (Test-RemoteJobFinished -Job $job) -and (Remove-RemoteJob -Job $job)) {
-            $removed.Add($jobId)
+            $jobId
         }
         try {
             [System.IO.File]::Delete([System.IO.Path]::Combine($folder, $marker))
@@ -1418,7 +1418,6 @@ Function Remove-RemoteJobExpired {
             $null = $_
         }
     }
-    , $removed.ToArray()
 }
 
 # --- start and the supervisor ----------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ try {
     $store = Open-RemoteJobStore -Path $params.job_root
     $expired = @()
     if (-not $module.CheckMode) {
-        $expired = Remove-RemoteJobExpired -Store $store
+        $expired = @(Remove-RemoteJobExpired -Store $store)
     }
 }
 catch {

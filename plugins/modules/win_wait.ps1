@@ -30,7 +30,7 @@ try {
     $store = Open-RemoteJobStore -Path $params.job_root
     $expired = @()
     if (-not $module.CheckMode) {
-        $expired = Remove-RemoteJobExpired -Store $store
+        $expired = @(Remove-RemoteJobExpired -Store $store)
     }
     $jobs = @(Select-RemoteJob -Store $store -Id $params.id -Name $params.name -Require)
 }
