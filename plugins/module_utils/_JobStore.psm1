@@ -130,7 +130,9 @@ Function ConvertTo-RemoteJobDuration {
 Function Assert-RemoteJobStartSpec {
     <#
     .SYNOPSIS
-    Checks one job definition of start (top level or an item of jobs); throws a message that says what to do.
+    Checks one job definition (check_definition of POSIX: a start, an item of jobs, a remote.jobs.job declaration);
+    throws a message that says what to do. The checks run in the POSIX order, so both platforms name the same
+    problem first.
     #>
     [CmdletBinding()]
     param ([Parameter(Mandatory = $true)][System.Collections.IDictionary]$Spec)
@@ -144,6 +146,9 @@ Function Assert-RemoteJobStartSpec {
     elseif (-not $hasCommand -and -not $hasArgv) {
         $problem = 'one of command or argv is required: give command (a PowerShell script) or argv (a list)'
     }
+    elseif ($hasArgv -and $null -ne $Spec['executable']) {
+        $problem = 'executable is the PowerShell that runs command: argv runs its program directly, without one'
+    }
     elseif ($hasArgv -and @($Spec['argv']).Count -eq 0) {
         $problem = 'argv must name a program: it is an empty list'
     }
@@ -153,11 +158,12 @@ Function Assert-RemoteJobStartSpec {
     elseif ($null -ne $Spec['timeout'] -and $Spec['timeout'] -le 0) {
         $problem = 'timeout must be a positive number of seconds, got {0}' -f $Spec['timeout']
     }
-    elseif ($null -ne $Spec['output_path'] -and $Spec['results'] -and $Spec['results'] -ne 'target') {
-        $problem = 'output_path sends stdout to a file on the target: it needs results: target'
-    }
     elseif ($null -ne $Spec['retention']) {
+        # Throws its own message when the duration is malformed.
         $null = ConvertTo-RemoteJobDuration -Value $Spec['retention'] -Option 'retention'
+    }
+    if (-not $problem -and $null -ne $Spec['output_path'] -and $Spec['results'] -and $Spec['results'] -ne 'target') {
+        $problem = 'output_path sends stdout to a file on the target: it needs results: target'
     }
     if ($problem) {
         throw [System.ArgumentException]::new($problem)

@@ -123,6 +123,11 @@ Describe 'Assert-RemoteJobArgument' {
         @{ Label = 'command with argv'; Verb = 'start'; Params = @{ command = 'x'; argv = @('y') }; Message = '*mutually exclusive*' }
         @{ Label = 'no command'; Verb = 'start'; Params = @{ name = 'x' }; Message = '*one of command or argv is required*' }
         @{ Label = 'an empty argv'; Verb = 'start'; Params = @{ argv = @() }; Message = '*argv must name a program*' }
+        @{ Label = 'executable with argv'; Verb = 'start'; Params = @{ argv = @('x.exe'); executable = 'pwsh.exe' }; Message = '*executable is the PowerShell that runs command*' }
+        @{
+            Label = 'a bad retention before output_path, as POSIX checks them'; Verb = 'start'; Message = '*retention: expected a duration*'
+            Params = @{ command = 'x'; retention = 'later'; output_path = 'C:\x.log'; results = 'controller' }
+        }
         @{ Label = 'a blank command'; Verb = 'start'; Params = @{ command = '  ' }; Message = '*command is empty*' }
         @{ Label = 'a zero timeout'; Verb = 'start'; Params = @{ command = 'x'; timeout = 0 }; Message = '*timeout must be a positive number*' }
         @{
