@@ -24,6 +24,8 @@ $script:Native = 'ansible_collections.remote.jobs.plugins.module_utils._JobNativ
 $script:States = @('running', 'completed', 'failed', 'stopped')
 $script:FinishedStates = @('completed', 'failed', 'stopped')
 $script:Streams = @('stdout', 'stderr')
+# The options a remote.jobs.job declaration passes to a start (_START_KEYS of _declare.py).
+$script:DeclarationStartKeys = @('name', 'command', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'output_path', 'results_dir', 'retention', 'results')
 # Everyone, Authenticated Users, Users: a job root these may write to is refused.
 $script:OpenSids = @('S-1-1-0', 'S-1-5-11', 'S-1-5-32-545')
 # WriteData, AppendData, DeleteSubdirectoriesAndFiles, Delete, WRITE_DAC, WRITE_OWNER, GENERIC_ALL, GENERIC_WRITE
@@ -2061,11 +2063,188 @@ Function Add-RemoteJobResult {
     }
 }
 
+# --- the win_* modules ------------------------------------------------------------------------------------------
+
+Function Get-RemoteJobDeclaration {
+    <#
+    .SYNOPSIS
+    The declarations of a remote.jobs.job task, checked (definitions and check_declare of _declare.py); throws a
+    message that says what to do.
+    .DESCRIPTION
+    One hashtable per declaration, in the order of the task: the items of jobs, or the one job the top-level
+    options describe. Each holds the start options plus state, recreate and results; an item of jobs without its
+    own state, recreate or results takes the task's. Names must be unique; they compare ignoring case, as Windows
+    compares job names. Returns the declarations as one array: assign the call, do not wrap it in @().
+    #>
+    [CmdletBinding()]
+    [OutputType([object[]])]
+    param ([Parameter(Mandatory = $true)][System.Collections.IDictionary]$Params)
+
+    $p = ConvertTo-RemoteJobHashtable -InputObject $Params
+    foreach ($key in 'wait_timeout', 'max_bytes', 'grace') {
+        if ($null -ne $p[$key] -and $p[$key] -lt 0) {
+            throw [System.ArgumentException]::new(('{0} must not be negative, got {1}' -f $key, $p[$key]))
+        }
+    }
+    $single = $null -eq $p['jobs']
+    $items = New-Object -TypeName System.Collections.Generic.List[object]
+    if ($single) {
+        $one = @{}
+        foreach ($key in $script:DeclarationStartKeys) {
+            $one[$key] = $p[$key]
+        }
+        $items.Add($one)
+    }
+    else {
+        foreach ($job in $p['jobs']) {
+            $copy = @{}
+            if ($job -is [System.Collections.IDictionary]) {
+                foreach ($key in @($job.Keys)) {
+                    $copy[$key] = $job[$key]
+                }
+            }
+            $items.Add($copy)
+        }
+    }
+    foreach ($item in $items) {
+        foreach ($key in 'state', 'recreate', 'results') {
+            if ($null -eq $item[$key]) {
+                $item[$key] = $p[$key]
+            }
+        }
+        if (-not $item['state']) {
+            $item['state'] = 'started'
+        }
+        $item['recreate'] = [bool]$item['recreate']
+        if (-not $item['results']) {
+            $item['results'] = 'target'
+        }
+    }
+
+    # A hashtable's keys ignore case: on Windows, job names match case-insensitively (Select-RemoteJob).
+    $seen = @{}
+    for ($index = 0; $index -lt $items.Count; $index++) {
+        $item = $items[$index]
+        $where = 'name'
+        if (-not $single) {
+            $where = 'jobs[{0}]' -f $index
+        }
+        $jobName = $item['name']
+        if ($jobName -isnot [string] -or -not $jobName.Trim()) {
+            throw [System.ArgumentException]::new(('{0}: a job needs a non-empty name, the key its declaration is matched by' -f $where))
+        }
+        if ($seen.ContainsKey($jobName)) {
+            throw [System.ArgumentException]::new(('{0}: the name {1} is declared twice: each name may appear once in jobs' -f $where, $jobName))
+        }
+        $seen[$jobName] = $true
+        $defined = $null -ne $item['command'] -or $null -ne $item['argv']
+        if ($item['state'] -eq 'started' -or $item['state'] -eq 'finished' -or $defined) {
+            try {
+                Assert-RemoteJobStartSpec -Spec $item
+            }
+            catch {
+                throw [System.ArgumentException]::new(('job {0} (state {1}): {2}' -f $jobName, $item['state'], $_.Exception.Message))
+            }
+        }
+    }
+    , $items.ToArray()
+}
+
+Function New-RemoteJobModule {
+    <#
+    .SYNOPSIS
+    The start every win_* module shares: creates its Ansible.Basic module, checks the arguments, opens the job
+    store, removes expired jobs and selects the jobs the verb acts on. Fails the module with a message on any error.
+    .DESCRIPTION
+    Returns a hashtable:
+      Module        the [Ansible.Basic.AnsibleModule]; its Result already holds changed (false), jobs (empty) and,
+                    when jobs expired, expired
+      Params        Module.Params
+      Store         the job store (Open-RemoteJobStore); nothing is created on the target
+      Expired       ids of the jobs just removed because their retention passed; none in check mode
+      Jobs          the jobs the verb acts on, oldest first; empty for start and job
+      Declarations  job only: the declarations of the task (Get-RemoteJobDeclaration)
+    What is selected depends on Verb, as on POSIX: info lists by id, name (wildcards), state and has_more_data;
+    remove selects by id, name (wildcards), state and older_than; receive, wait and stop need every id and every
+    name to match a job.
+    A bad argument fails the module with its own message, as on POSIX; a job store that cannot be opened fails with
+    "opening the job store failed: ...", a selection with "selecting the jobs failed: ...".
+    .PARAMETER Arguments
+    The $args of the module script, passed on to [Ansible.Basic.AnsibleModule]::Create.
+    .PARAMETER Spec
+    The module's argument spec.
+    .PARAMETER Verb
+    The verb the module implements: start, info, receive, wait, stop, remove or job.
+    .EXAMPLE
+    $context = New-RemoteJobModule -Arguments $args -Spec $spec -Verb 'stop'
+    $module = $context.Module
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory = $true)][AllowEmptyCollection()][object[]]$Arguments,
+        [Parameter(Mandatory = $true)][System.Collections.IDictionary]$Spec,
+        [Parameter(Mandatory = $true)][ValidateSet('start', 'info', 'receive', 'wait', 'stop', 'remove', 'job')][string]$Verb
+    )
+
+    $module = [Ansible.Basic.AnsibleModule]::Create([string[]]$Arguments, $Spec)
+    $module.Result.changed = $false
+    $module.Result.jobs = @()
+    $params = $module.Params
+    $context = @{ Module = $module; Params = $params; Store = $null; Expired = @(); Jobs = @(); Declarations = $null }
+
+    # FailJson only in catch blocks: it ends the module, and nothing here should catch that.
+    try {
+        if ($Verb -eq 'job') {
+            $context.Declarations = Get-RemoteJobDeclaration -Params $params
+        }
+        else {
+            Assert-RemoteJobArgument -Params $params -Verb $Verb
+        }
+    }
+    catch {
+        $module.FailJson((Get-RemoteJobErrorMessage -ErrorRecord $_), $_)
+    }
+
+    try {
+        $context.Store = Open-RemoteJobStore -Path $params.job_root
+        if (-not $module.CheckMode) {
+            $context.Expired = @(Remove-RemoteJobExpired -Store $context.Store)
+        }
+    }
+    catch {
+        $module.FailJson("opening the job store failed: $_", $_)
+    }
+    if ($context.Expired.Count) {
+        $module.Result.expired = $context.Expired
+    }
+
+    $selection = $null
+    if ($Verb -eq 'info') {
+        $selection = @{ Id = $params.id; Name = $params.name; Glob = $true; State = $params.state; HasMoreData = $params.has_more_data }
+    }
+    elseif ($Verb -eq 'remove') {
+        $selection = @{ Id = $params.id; Name = $params.name; Glob = $true; State = $params.state; OlderThan = $params.older_than }
+    }
+    elseif ($Verb -eq 'receive' -or $Verb -eq 'wait' -or $Verb -eq 'stop') {
+        $selection = @{ Id = $params.id; Name = $params.name; Require = $true }
+    }
+    if ($null -ne $selection) {
+        try {
+            $context.Jobs = @(Select-RemoteJob -Store $context.Store @selection)
+        }
+        catch {
+            $module.FailJson("selecting the jobs failed: $_", $_)
+        }
+    }
+    $context
+}
+
 Export-ModuleMember -Function @(
     'Add-RemoteJobExpiry', 'Add-RemoteJobOutput', 'Add-RemoteJobResult', 'Assert-RemoteJobArgument', 'Assert-RemoteJobId', 'Complete-RemoteJobReceive',
-    'ConvertFrom-RemoteJobJson', 'ConvertTo-RemoteJobDuration', 'ConvertTo-RemoteJobHashtable', 'Get-RemoteJob',
+    'ConvertFrom-RemoteJobJson', 'ConvertTo-RemoteJobDuration', 'ConvertTo-RemoteJobHashtable', 'Get-RemoteJob', 'Get-RemoteJobDeclaration',
     'Get-RemoteJobErrorMessage', 'Get-RemoteJobFetchPlan', 'Get-RemoteJobOffset', 'Get-RemoteJobTimestamp', 'Get-RemoteJobUtf8End',
-    'Get-RemoteJobView', 'Initialize-RemoteJobStore', 'Invoke-RemoteJobSupervisor', 'Lock-RemoteJob', 'Open-RemoteJobStore',
+    'Get-RemoteJobView', 'Initialize-RemoteJobStore', 'Invoke-RemoteJobSupervisor', 'Lock-RemoteJob', 'New-RemoteJobModule', 'Open-RemoteJobStore',
     'Read-RemoteJobJson', 'Read-RemoteJobOutput', 'Receive-RemoteJobOutput', 'Remove-RemoteJob', 'Remove-RemoteJobExpired', 'Resolve-RemoteJobPath',
     'Select-RemoteJob', 'Start-RemoteJob', 'Stop-RemoteJob', 'Test-RemoteJobFinished', 'Test-RemoteJobMoreData', 'Test-RemoteJobStore',
     'Update-RemoteJobLost', 'Update-RemoteJobState', 'Wait-RemoteJob', 'Write-RemoteJobJson'

@@ -18,33 +18,17 @@ $spec = @{
     supports_check_mode = $true
 }
 
-$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec)
-$module.Result.changed = $false
-$module.Result.jobs = @()
-$params = $module.Params
+# Checks the arguments, opens the store, removes expired jobs and selects by id, name (wildcards), state and
+# has_more_data.
+$context = New-RemoteJobModule -Arguments $args -Spec $spec -Verb 'info'
+$module = $context.Module
 
 try {
-    Assert-RemoteJobArgument -Params $params -Verb 'info'
-    $store = Open-RemoteJobStore -Path $params.job_root
-    $expired = @()
-    if (-not $module.CheckMode) {
-        $expired = @(Remove-RemoteJobExpired -Store $store)
-    }
-}
-catch {
-    $module.FailJson("opening the job store failed: $_", $_)
-}
-
-try {
-    $jobs = @(Select-RemoteJob -Store $store -Id $params.id -Name $params.name -Glob -State $params.state -HasMoreData $params.has_more_data)
-    $views = @(foreach ($job in $jobs) { Get-RemoteJobView -Job $job })
+    $views = @(foreach ($job in $context.Jobs) { Get-RemoteJobView -Job $job })
 }
 catch {
     $module.FailJson("listing the jobs failed: $_", $_)
 }
 
-if ($expired.Count) {
-    $module.Result.expired = $expired
-}
 Add-RemoteJobResult -Result $module.Result -View $views -Changed $false
 $module.ExitJson()

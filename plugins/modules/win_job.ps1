@@ -69,55 +69,7 @@ $spec = @{
     supports_check_mode = $true
 }
 
-$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec)
-$module.Result.changed = $false
-$module.Result.jobs = @()
-$module.Result.definitions = @()
-
-# The options a start takes from a declaration (_START_KEYS of _declare.py).
-$startKeys = @('name', 'command', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'output_path', 'results_dir', 'retention', 'results')
-
 # --- definitions ------------------------------------------------------------------------------------------------
-
-Function Get-DefinitionProblem {
-    <#
-    .SYNOPSIS
-    What is wrong with one job definition (check_definition of POSIX), or $null. Messages as Start-RemoteJob words them.
-    #>
-    [CmdletBinding()]
-    [OutputType([string])]
-    param ([Parameter(Mandatory = $true)][System.Collections.IDictionary]$Item)
-
-    $hasCommand = $null -ne $Item['command']
-    $hasArgv = $null -ne $Item['argv']
-    if ($hasCommand -and $hasArgv) {
-        return 'command and argv are mutually exclusive: give command (a PowerShell script) or argv (a program run without a shell)'
-    }
-    if (-not $hasCommand -and -not $hasArgv) {
-        return 'one of command or argv is required: give command (a PowerShell script) or argv (a list)'
-    }
-    if ($hasArgv -and @($Item['argv']).Count -eq 0) {
-        return 'argv must name a program: it is an empty list'
-    }
-    if ($hasCommand -and -not "$($Item['command'])".Trim()) {
-        return 'command is empty: give the PowerShell script to run'
-    }
-    if ($null -ne $Item['timeout'] -and $Item['timeout'] -le 0) {
-        return 'timeout must be a positive number of seconds, got {0}' -f $Item['timeout']
-    }
-    if ($null -ne $Item['retention']) {
-        try {
-            $null = ConvertTo-RemoteJobDuration -Value $Item['retention'] -Option 'retention'
-        }
-        catch {
-            return $_.Exception.Message
-        }
-    }
-    if ($null -ne $Item['output_path'] -and $Item['results'] -and $Item['results'] -ne 'target') {
-        return 'output_path sends stdout to a file on the target: it needs results: target'
-    }
-    $null
-}
 
 Function ConvertTo-ComparablePath {
     <#
@@ -363,74 +315,17 @@ Function Get-DescribedJob {
     Get-DiffView -Definition (Get-RecordedDefinition -Job $Job) -Name $Name -State $Job.State['state']
 }
 
-# --- the declarations of the task (definitions and check_declare of _declare.py) ------------------------------
+# --- the declarations of the task ------------------------------------------------------------------------------
 
-$params = ConvertTo-RemoteJobHashtable -InputObject $module.Params
-foreach ($key in 'wait_timeout', 'max_bytes', 'grace') {
-    if ($null -ne $params[$key] -and $params[$key] -lt 0) {
-        $module.FailJson(('{0} must not be negative, got {1}' -f $key, $params[$key]))
-    }
-}
-
+# Checks the arguments and every declaration (check_declare of _declare.py), opens the store and removes expired
+# jobs; the declarations come back checked (definitions of _declare.py).
+$context = New-RemoteJobModule -Arguments $args -Spec $spec -Verb 'job'
+$module = $context.Module
+$module.Result.definitions = @()
+$params = ConvertTo-RemoteJobHashtable -InputObject $context.Params
+$store = $context.Store
+$items = $context.Declarations
 $single = $null -eq $params['jobs']
-$items = New-Object -TypeName System.Collections.Generic.List[object]
-if ($single) {
-    $one = @{}
-    foreach ($key in $startKeys) {
-        $one[$key] = $params[$key]
-    }
-    $items.Add($one)
-}
-else {
-    foreach ($job in $params['jobs']) {
-        $copy = @{}
-        if ($job -is [System.Collections.IDictionary]) {
-            foreach ($key in @($job.Keys)) {
-                $copy[$key] = $job[$key]
-            }
-        }
-        $items.Add($copy)
-    }
-}
-foreach ($item in $items) {
-    foreach ($key in 'state', 'recreate', 'results') {
-        if ($null -eq $item[$key]) {
-            $item[$key] = $params[$key]
-        }
-    }
-    if (-not $item['state']) {
-        $item['state'] = 'started'
-    }
-    $item['recreate'] = [bool]$item['recreate']
-    if (-not $item['results']) {
-        $item['results'] = 'target'
-    }
-}
-
-# A hashtable's keys ignore case: on Windows, job names match case-insensitively (Select-RemoteJob).
-$seen = @{}
-for ($index = 0; $index -lt $items.Count; $index++) {
-    $item = $items[$index]
-    $where = 'name'
-    if (-not $single) {
-        $where = 'jobs[{0}]' -f $index
-    }
-    $jobName = $item['name']
-    if ($jobName -isnot [string] -or -not $jobName.Trim()) {
-        $module.FailJson(('{0}: a job needs a non-empty name, the key its declaration is matched by' -f $where))
-    }
-    if ($seen.ContainsKey($jobName)) {
-        $module.FailJson(('{0}: the name {1} is declared twice: each name may appear once in jobs' -f $where, $jobName))
-    }
-    $seen[$jobName] = $true
-    $defined = $null -ne $item['command'] -or $null -ne $item['argv']
-    if ($item['state'] -eq 'started' -or $item['state'] -eq 'finished' -or $defined) {
-        $problem = Get-DefinitionProblem -Item $item
-        if ($problem) {
-            $module.FailJson(('job {0} (state {1}): {2}' -f $jobName, $item['state'], $problem))
-        }
-    }
-}
 
 $checkMode = $module.CheckMode
 $waitTimeout = $params['wait_timeout']
@@ -439,18 +334,6 @@ if ($null -ne $params['_wait_slice']) {
 }
 
 # --- plan and act ---------------------------------------------------------------------------------------------
-
-try {
-    $store = Open-RemoteJobStore -Path $params['job_root']
-    $expired = @()
-    if (-not $checkMode) {
-        # Retention: as every verb does, before anything is selected.
-        $expired = @(Remove-RemoteJobExpired -Store $store)
-    }
-}
-catch {
-    $module.FailJson("opening the job store failed: $_", $_)
-}
 
 $plans = New-Object -TypeName System.Collections.Generic.List[object]
 $acting = -not $checkMode -and @($items | Where-Object { $_['state'] -eq 'started' -or $_['state'] -eq 'finished' }).Count -gt 0
@@ -563,9 +446,12 @@ try {
             $step = 'starting the jobs'
             $startSpecs = New-Object -TypeName System.Collections.Generic.List[object]
             foreach ($plan in $starting) {
+                # The start options of the declaration (start_spec of _declare.py): all of it but state and recreate.
                 $startSpec = @{}
-                foreach ($key in $startKeys) {
-                    $startSpec[$key] = $plan.Declaration[$key]
+                foreach ($key in @($plan.Declaration.Keys)) {
+                    if ($key -ne 'state' -and $key -ne 'recreate') {
+                        $startSpec[$key] = $plan.Declaration[$key]
+                    }
                 }
                 $startSpecs.Add($startSpec)
             }
@@ -583,9 +469,6 @@ finally {
     if ($null -ne $lock) {
         $lock.Dispose()
     }
-}
-if ($expired.Count) {
-    $module.Result.expired = $expired
 }
 if ($null -ne $failure) {
     $module.FailJson("$step failed: $failure", $failure)

@@ -20,34 +20,12 @@ $spec = @{
     supports_check_mode = $true
 }
 
-$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec)
-$module.Result.changed = $false
-$module.Result.jobs = @()
-$params = $module.Params
-
-try {
-    Assert-RemoteJobArgument -Params $params -Verb 'remove'
-    $store = Open-RemoteJobStore -Path $params.job_root
-    $expired = @()
-    if (-not $module.CheckMode) {
-        $expired = @(Remove-RemoteJobExpired -Store $store)
-    }
-    $selection = @{
-        Store = $store
-        Id = $params.id
-        Name = $params.name
-        Glob = $true
-        State = $params.state
-        OlderThan = $params.older_than
-    }
-    $jobs = @(Select-RemoteJob @selection)
-}
-catch {
-    $module.FailJson("selecting the jobs failed: $_", $_)
-}
-if ($expired.Count) {
-    $module.Result.expired = $expired
-}
+# Checks the arguments, opens the store, removes expired jobs and selects by id, name (wildcards), state and
+# older_than.
+$context = New-RemoteJobModule -Arguments $args -Spec $spec -Verb 'remove'
+$module = $context.Module
+$params = $context.Params
+$jobs = $context.Jobs
 
 $running = @($jobs | Where-Object { -not (Test-RemoteJobFinished -Job $_) })
 if ($running.Count -and -not $params.force) {

@@ -44,25 +44,11 @@ $spec = @{
     supports_check_mode = $true
 }
 
-$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec)
-$module.Result.changed = $false
-$module.Result.jobs = @()
-$params = $module.Params
-
-try {
-    Assert-RemoteJobArgument -Params $params -Verb 'start'
-    $store = Open-RemoteJobStore -Path $params.job_root
-    $expired = @()
-    if (-not $module.CheckMode) {
-        $expired = @(Remove-RemoteJobExpired -Store $store)
-    }
-}
-catch {
-    $module.FailJson("opening the job store failed: $_", $_)
-}
-if ($expired.Count) {
-    $module.Result.expired = $expired
-}
+# Checks the arguments (each job definition too), opens the store and removes expired jobs.
+$context = New-RemoteJobModule -Arguments $args -Spec $spec -Verb 'start'
+$module = $context.Module
+$params = $context.Params
+$store = $context.Store
 
 if ($params.jobs) {
     $specs = @($params.jobs)

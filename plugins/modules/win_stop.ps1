@@ -18,26 +18,11 @@ $spec = @{
     supports_check_mode = $true
 }
 
-$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec)
-$module.Result.changed = $false
-$module.Result.jobs = @()
-$params = $module.Params
-
-try {
-    Assert-RemoteJobArgument -Params $params -Verb 'stop'
-    $store = Open-RemoteJobStore -Path $params.job_root
-    $expired = @()
-    if (-not $module.CheckMode) {
-        $expired = @(Remove-RemoteJobExpired -Store $store)
-    }
-    $jobs = @(Select-RemoteJob -Store $store -Id $params.id -Name $params.name -Require)
-}
-catch {
-    $module.FailJson("selecting the jobs failed: $_", $_)
-}
-if ($expired.Count) {
-    $module.Result.expired = $expired
-}
+# Checks the arguments, opens the store, removes expired jobs and selects the jobs: every id and name must match.
+$context = New-RemoteJobModule -Arguments $args -Spec $spec -Verb 'stop'
+$module = $context.Module
+$params = $context.Params
+$jobs = $context.Jobs
 
 $changed = $false
 try {
