@@ -18,6 +18,7 @@ $definitionOptions = @{
     chdir = @{ type = 'str' }
     command = @{ type = 'str' }
     env = @{ type = 'dict'; no_log = $true }
+    executable = @{ type = 'str' }
     output_path = @{ type = 'str' }
     results_dir = @{ type = 'str' }
     retention = @{ type = 'raw' }
@@ -46,6 +47,7 @@ $spec = @{
         chdir = $definitionOptions.chdir
         command = $definitionOptions.command
         env = $definitionOptions.env
+        executable = $definitionOptions.executable
         grace = @{ type = 'float'; default = 5 }
         job_root = @{ type = 'str' }
         jobs = @{ type = 'list'; elements = 'dict'; options = $itemOptions }
@@ -62,8 +64,8 @@ $spec = @{
         wait_timeout = @{ type = 'float' }
     }
     mutually_exclusive = @(
-        @('command', 'argv'), @('jobs', 'name'), @('jobs', 'command'), @('jobs', 'argv'), @('jobs', 'chdir'), @('jobs', 'env'),
-        @('jobs', 'stdin'), @('jobs', 'timeout'), @('jobs', 'output_path'), @('jobs', 'results_dir'), @('jobs', 'retention')
+        @('command', 'argv'), @('jobs', 'name'), @('jobs', 'command'), @('jobs', 'executable'), @('jobs', 'argv'), @('jobs', 'chdir'),
+        @('jobs', 'env'), @('jobs', 'stdin'), @('jobs', 'timeout'), @('jobs', 'output_path'), @('jobs', 'results_dir'), @('jobs', 'retention')
     )
     required_one_of = @(, @('name', 'jobs'))
     supports_check_mode = $true
