@@ -119,6 +119,8 @@ try {
         }
         $view = Get-RemoteJobView -Job $job
         Add-RemoteJobOutput -View $view -Data $read.Data -Truncated $read.Truncated
+        # As on POSIX; the action plugin sets it when a concurrent receive got these bytes first.
+        $view['received_elsewhere'] = $false
         if ($null -ne $ranges) {
             $view['ranges'] = $ranges
         }
