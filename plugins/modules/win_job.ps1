@@ -28,15 +28,23 @@ $definitionOptions = @{
 $declaredStates = @('started', 'finished', 'stopped', 'absent')
 $placements = @('target', 'controller')
 
-# An item of jobs: state, recreate and results default to the task's own options.
+# An item of jobs: state, recreate and results default to the task's own options. Spelled out rather than merged in
+# a loop, so the spec reads as data (tests/unit/test_windows_specs.py evaluates it from the parse tree).
 $itemOptions = @{
+    argv = $definitionOptions.argv
+    chdir = $definitionOptions.chdir
+    command = $definitionOptions.command
+    env = $definitionOptions.env
+    executable = $definitionOptions.executable
     name = @{ type = 'str'; required = $true }
+    output_path = $definitionOptions.output_path
     recreate = @{ type = 'bool' }
     results = @{ type = 'str'; choices = $placements }
+    results_dir = $definitionOptions.results_dir
+    retention = $definitionOptions.retention
     state = @{ type = 'str'; choices = $declaredStates }
-}
-foreach ($key in $definitionOptions.Keys) {
-    $itemOptions[$key] = $definitionOptions[$key]
+    stdin = $definitionOptions.stdin
+    timeout = $definitionOptions.timeout
 }
 
 $spec = @{
