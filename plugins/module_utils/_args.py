@@ -7,6 +7,7 @@ Private to the collection: may change in any release. Stdlib only, Python 3.8+.
 
 from __future__ import annotations
 
+import math
 import re
 
 JOB_ID_PATTERN = r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
@@ -31,6 +32,16 @@ class JobArgumentError(ValueError):
 def one_line(message):
     """A message as one line: newlines and other control characters (often echoed from bad input) escaped."""
     return ''.join(ch if ch >= ' ' or ch == '\t' else repr(ch)[1:-1] for ch in str(message)).strip()
+
+
+def job_result(views, changed, **extra):
+    """Every result has jobs; a result about exactly one job also carries its fields at the top level."""
+    result = dict(changed=changed, jobs=views, **extra)
+    if len(views) == 1:
+        for key, value in views[0].items():
+            if key not in NOT_AT_TOP:
+                result.setdefault(key, value)
+    return result
 
 
 def check_job_id(job_id):
@@ -63,6 +74,17 @@ def parse_duration(value, option='older_than'):
     if not match:
         raise JobArgumentError('%s: expected a duration such as 90, "15m", "12h" or "7d", got %r' % (option, value))
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def check_finite(params, where=''):
+    """Reject infinite and NaN numbers anywhere in the arguments (YAML's .inf and .nan), naming the option."""
+    items = params.items() if isinstance(params, dict) else enumerate(params)
+    for key, value in items:
+        name = '%s[%s]' % (where, key) if isinstance(key, int) else ('%s.%s' % (where, key) if where else str(key))
+        if isinstance(value, float) and not math.isfinite(value):
+            raise JobArgumentError('%s must be a finite number, got %r: leave the option out for no limit' % (name, value))
+        if isinstance(value, (dict, list, tuple)):
+            check_finite(value, name)
 
 
 def check_common(params):

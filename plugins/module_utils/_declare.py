@@ -32,8 +32,8 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
     PLACEMENTS,
     JobArgumentError,
     check_definition,
+    job_result,
 )
-from ansible_collections.remote.jobs.plugins.module_utils._module import job_result
 
 DECLARED_STATES = ('started', 'finished', 'stopped', 'absent')
 ACTIONS = ('none', 'started', 'recreated', 'stopped', 'removed')

@@ -390,32 +390,11 @@ module_calls:
   sample: 1
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.remote.jobs.plugins.module_utils._args import JobArgumentError
-from ansible_collections.remote.jobs.plugins.module_utils._declare import check_declare, declare, module_spec
-from ansible_collections.remote.jobs.plugins.module_utils._jobstore import JobStore, JobStoreError
-from ansible_collections.remote.jobs.plugins.module_utils._module import DEFAULT_JOB_ROOT
+from ansible_collections.remote.jobs.plugins.module_utils._module import run_module
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **module_spec())
-    params = module.params
-    wait_timeout = params['_wait_slice'] if params['_wait_slice'] is not None else params['wait_timeout']
-    try:
-        items = check_declare(params)
-        store = JobStore(params['job_root'] or DEFAULT_JOB_ROOT)
-        result = declare(store, items, check_mode=module.check_mode, diff=module._diff, grace=params['grace'],
-                         wait_timeout=wait_timeout, final=params['_final'], max_bytes=params['max_bytes'],
-                         single=params['jobs'] is None, wait_label=params['wait_timeout'])
-    except (JobArgumentError, JobStoreError) as exc:
-        module.fail_json(msg=str(exc))
-    except OSError as exc:
-        module.fail_json(msg='job failed on the target: %s%s' % (
-            exc.strerror or exc, ': %s' % exc.filename if getattr(exc, 'filename', None) else ''))
-    if result.get('failed'):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_module('job')
 
 
 if __name__ == '__main__':

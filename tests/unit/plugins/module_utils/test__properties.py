@@ -22,12 +22,13 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
     STATES,
     JobArgumentError,
     check_common,
+    check_finite,
     check_job_id,
     check_start,
     one_line,
 )
 
-JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10 ** 12, 10 ** 12), st.floats(allow_nan=False),
+JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10 ** 12, 10 ** 12), st.floats(),
                          st.text(max_size=40))
 JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                                  st.dictionaries(st.text(max_size=10), inner, max_size=4)),
@@ -45,6 +46,7 @@ def verb_params(verb):
 def validate(verb, params):
     """The controller's validation path: the argument spec, then the checks it cannot express."""
     spec = SPECS[verb]
+    check_finite(params)
     result = ArgumentSpecValidator(**spec).validate(dict(params))
     if result.error_messages:
         return 'spec: %s' % one_line('; '.join(result.error_messages))
