@@ -22,9 +22,11 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
     SPECS,
     JobArgumentError,
     check_common,
+    check_finite,
     check_start,
     one_line,
 )
+from ansible_collections.remote.jobs.plugins.plugin_utils import _direct
 from ansible_collections.remote.jobs.plugins.plugin_utils._placement import Placement, PlacementError
 
 display = Display()
@@ -55,6 +57,7 @@ class JobsAction(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         try:
+            check_finite(self._task.args)
             args = self._validated_args(task_vars)
             result.update(self.run_verb(args, task_vars))
             Placement(self, task_vars).annotate(result)
@@ -86,8 +89,13 @@ class JobsAction(ActionBase):
     def _run_module(self, args, task_vars, _verb=None, **internal):
         """Run this verb's module (or _verb's) with args plus internal options; None values are left out."""
         module_args = {k: v for k, v in dict(args, **internal).items() if v is not None}
-        result = self._execute_module(module_name=module_name(_verb or self.VERB, self._connection),
-                                      module_args=module_args, task_vars=task_vars)
+        verb = _verb or self.VERB
+        name = module_name(verb, self._connection)
+        result = None
+        if not is_windows(self._connection):
+            result = _direct.run(self, verb, name, module_args, task_vars)
+        if result is None:
+            result = self._execute_module(module_name=name, module_args=module_args, task_vars=task_vars)
         invocation = result.get('invocation')
         if isinstance(invocation, dict) and isinstance(invocation.get('module_args'), dict):
             shown = {k: v for k, v in invocation['module_args'].items() if not k.startswith('_')}

@@ -102,3 +102,83 @@ def test_long_waits_are_sliced_below_the_connection_timeout():
     conn = connection('ssh', None)
     result, calls = run_action('wait', conn, {'id': 'abc', 'timeout': 100}, task_vars={'remote_jobs_wait_slice': 3})
     assert calls[0][1]['timeout'] == 3
+
+
+@pytest.mark.parametrize('args,name', [
+    ({'id': 'abc', 'max_bytes': float('inf')}, 'max_bytes'),
+    ({'id': 'abc', 'timeout': float('nan')}, 'timeout'),
+])
+def test_infinite_numbers_fail_in_one_line(args, name):
+    result, calls = run_action('receive', connection('ssh', None), args)
+    assert result['failed'] and calls == []
+    assert result['msg'].startswith('%s must be a finite number' % name) and '\n' not in result['msg']
+
+
+def test_start_job_items_are_checked_for_infinite_numbers_too():
+    result, calls = run_action('start', connection('ssh', None), {'jobs': [{'command': 'x', 'timeout': float('inf')}]})
+    assert result['failed'] and calls == [] and result['msg'].startswith('jobs[0].timeout must be a finite number')
+
+
+def run_direct(verb, args, tmp_path, windows=False, **task_vars):
+    """Run an action with pipelining on; the direct path's program really runs, in this Python, on this machine."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    conn = connection('winrm' if windows else 'ssh', None)
+    task = Task()
+    task.args = dict(args)
+    loader = DataLoader()
+    action = action_loader.get('remote.jobs.%s' % verb, task=task, connection=conn, play_context=PlayContext(),
+                               loader=loader, templar=Templar(loader), shared_loader_obj=None)
+    sent, modules = [], []
+    action._is_pipelining_enabled = lambda style, wrap_async=False: True
+    # What ansible-core 2.19+ returns (older releases return a tuple; _direct.interpreter reads both).
+    action._configure_module = lambda module_name, module_args, task_vars: (
+        SimpleNamespace(module_style='new', shebang='#!' + sys.executable), '/dev/null')
+    action._compute_environment_string = lambda *a: ''
+
+    def low_level(cmd, sudoable=True, in_data=None, **kwargs):
+        sent.append((cmd, in_data))
+        proc = subprocess.run([sys.executable, '-'], input=in_data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              check=False, cwd=str(tmp_path))
+        return {'rc': proc.returncode, 'stdout': proc.stdout.decode(), 'stderr': proc.stderr.decode()}
+
+    def execute_module(module_name=None, module_args=None, task_vars=None, **kwargs):
+        modules.append(module_name)
+        return {'changed': False, 'jobs': []}
+
+    action._low_level_execute_command = low_level
+    action._execute_module = execute_module
+    result = action.run(task_vars=dict(task_vars, inventory_hostname='host1', remote_jobs_root=str(tmp_path / 'root')))
+    return result, sent, modules
+
+
+def test_direct_path_runs_the_verb_in_the_targets_python(tmp_path):
+    secret = 'secret-value-123'
+    result, sent, modules = run_direct('start', {'command': 'printf "$TOKEN" | wc -c', 'env': {'TOKEN': secret},
+                                                 'name': 'direct'}, tmp_path)
+    assert not result.get('failed'), result
+    assert modules == [] and len(sent) == 1
+    cmd, program = sent[0]
+    assert cmd.endswith('python') or 'python' in cmd.rsplit('/', 1)[-1], cmd
+    assert secret.encode() in program, 'the arguments travel on stdin, inside the program'
+    assert secret not in cmd
+    job = result['jobs'][0]
+    assert job['name'] == 'direct' and job['id'] and (tmp_path / 'root' / job['id'] / 'job.json').exists()
+    assert secret not in (tmp_path / 'root' / job['id'] / 'job.json').read_text()
+    assert result['invocation']['module_args']['env'] == {'TOKEN': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'}
+    waited, _sent, _modules = run_direct('receive', {'id': job['id'], 'wait': True, 'timeout': 30}, tmp_path)
+    assert waited['stdout'].strip() == str(len(secret)), waited
+
+
+def test_direct_path_bad_input_and_switch(tmp_path):
+    result, sent, modules = run_direct('remove', {'id': 'nope', 'force': 'maybe'}, tmp_path)
+    assert result['failed'] and sent == [] and modules == []
+    result, sent, modules = run_direct('info', {}, tmp_path, remote_jobs_direct=False)
+    assert modules == ['remote.jobs.info'] and sent == []
+    result, sent, modules = run_direct('info', {}, tmp_path, windows=True)
+    assert modules == ['remote.jobs.win_info'] and sent == [], 'Windows never takes the direct path'
+    result, sent, modules = run_direct('stop', {'id': 'missing'}, tmp_path)
+    assert result['failed'] and len(sent) == 1, result
+    assert result['msg'].startswith('no job with id missing') and '\n' not in result['msg'], result['msg']

@@ -1,0 +1,139 @@
+# Copyright: (c) 2026, remote.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The direct path: run a verb on a POSIX target without an AnsiballZ module.
+
+Private to the collection: may change in any release.
+
+A module call costs about 0.3 s per host, most of it Python start-up on the target: AnsiballZ unpacks a
+~200 KiB zip and imports ansible.module_utils.basic from it (compiled from source every time), and the controller
+builds that payload once per module per run. The verbs need none of it: their code (module_utils/_verbs.py and
+the stdlib-only job store) runs on any Python 3.8+. So when the connection pipelines (the module would have been
+sent on stdin anyway), the action plugin:
+
+1. validates the arguments against the module's full spec on the controller, exactly as AnsibleModule would on
+   the target (defaults, types, no_log values);
+2. asks Ansible for the interpreter and environment it would use for the module (ansible_python_interpreter,
+   interpreter discovery, the task's environment) and wraps the command for become as usual;
+3. sends a small script on stdin: the verb's source files, defined as modules in the target's interpreter, and
+   the request; the script prints the result as JSON;
+4. masks no_log values in the result, as AnsibleModule does.
+
+Where any of this does not hold (no pipelining, async, a non-Python interpreter, Windows) or the host variable
+remote_jobs_direct is false, the module runs as usual: both paths run the same _verbs.run.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.utils.display import Display
+
+from ansible_collections.remote.jobs.plugins.module_utils import _args, _declare, _jobstore, _verbs
+from ansible_collections.remote.jobs.plugins.module_utils._args import one_line
+
+display = Display()
+
+PACKAGE = 'ansible_collections.remote.jobs.plugins.module_utils'
+# In import order; _declare only for remote.jobs.job.
+_SOURCES = ((_args, '_args'), (_jobstore, '_jobstore'), (_declare, '_declare'), (_verbs, '_verbs'))
+
+_BOOT = '''import json, sys, types
+for name in %(packages)r:
+    package = types.ModuleType(name)
+    package.__path__ = []
+    sys.modules[name] = package
+def define(name, source):
+    module = types.ModuleType(name)
+    module.__file__ = '<remote.jobs %%s>' %% name
+    sys.modules[name] = module
+    exec(compile(source, module.__file__, 'exec'), module.__dict__)
+'''
+
+
+def _source(module):
+    with open(module.__file__, 'rb') as handle:
+        return handle.read().decode('utf-8')
+
+
+def script(request):
+    """The Python program sent to the target: the verb's code plus the request (arguments included)."""
+    parts = PACKAGE.split('.')
+    lines = [_BOOT % {'packages': ['.'.join(parts[:i]) for i in range(1, len(parts) + 1)]}]
+    for module, leaf in _SOURCES:
+        if leaf == '_declare' and request['verb'] != 'job':
+            continue
+        lines.append('define(%r, %r)\n' % ('%s.%s' % (PACKAGE, leaf), _source(module)))
+    lines.append("sys.modules[%r].main(json.loads(%r))\n" % ('%s._verbs' % PACKAGE, json.dumps(request, default=str)))
+    return ''.join(lines).encode('utf-8')
+
+
+def enabled(action, task_vars):
+    """remote_jobs_direct (default true) and a connection that pipelines, no async."""
+    setting = task_vars.get('remote_jobs_direct', True)
+    try:
+        wanted = boolean(action._templar.template(setting), strict=True)
+    except TypeError:
+        raise AnsibleActionFail('remote_jobs_direct must be a boolean, got %r' % (setting,))
+    return wanted and not action._task.async_val and action._is_pipelining_enabled('new')
+
+
+def interpreter(action, module_name, task_vars):
+    """The shebang Ansible would give module_name on this host (runs interpreter discovery when needed)."""
+    built = action._configure_module(module_name=module_name, module_args={}, task_vars=task_vars)
+    first = built[0]
+    if hasattr(first, 'shebang'):  # ansible-core 2.19+: (_BuiltModule, path)
+        style, shebang = first.module_style, first.shebang
+    else:  # 2.16 - 2.18: (style, shebang, data, path)
+        style, shebang = built[0], built[1]
+    if style != 'new' or not shebang or 'python' not in shebang.rsplit('/', 1)[-1]:
+        return None
+    return shebang
+
+
+def _parse(verb, res):
+    stdout = res.get('stdout') or ''
+    start = stdout.find('{')
+    while start != -1:
+        try:
+            data, _end = json.JSONDecoder().raw_decode(stdout[start:])
+        except ValueError:
+            start = stdout.find('\n{', start + 1)
+            start = start + 1 if start != -1 else -1
+            continue
+        if isinstance(data, dict):
+            return data
+        break
+    stderr = (res.get('stderr') or '').strip()
+    last = (stderr or stdout.strip() or 'no output').splitlines()[-1]
+    return dict(failed=True, msg=one_line('remote.jobs %s: the target printed no result (rc %s): %s' % (
+        verb, res.get('rc'), last)), rc=res.get('rc'), module_stdout=stdout, module_stderr=res.get('stderr') or '')
+
+
+def run(action, verb, module_name, module_args, task_vars):
+    """The verb's result from the direct path, or None when the module has to run instead."""
+    if not enabled(action, task_vars):
+        return None
+    shebang = interpreter(action, module_name, task_vars)
+    if shebang is None:
+        return None
+    validation = ArgumentSpecValidator(**_verbs.spec(verb)).validate(module_args)
+    if validation.error_messages:
+        raise AnsibleActionFail(one_line('; '.join(validation.error_messages)))
+    params = validation.validated_parameters
+    secrets = validation._no_log_values
+    request = dict(verb=verb, params=params, check_mode=bool(action._task.check_mode), diff=bool(action._task.diff))
+    shell = action._connection._shell
+    cmd = shell.build_module_command(action._compute_environment_string(), shebang, '').strip()
+    display.vvv('remote.jobs: running %s directly with %s' % (verb, shebang[2:].strip()),
+                host=task_vars.get('inventory_hostname'))
+    res = action._low_level_execute_command(cmd, sudoable=True, in_data=script(request))
+    result = remove_values(_parse(verb, res), secrets)
+    shown = {k: v for k, v in params.items() if not k.startswith('_')}
+    result['invocation'] = dict(module_args=remove_values(shown, secrets))
+    if getattr(action, '_discovered_interpreter_key', None):
+        result.setdefault('ansible_facts', {})[action._discovered_interpreter_key] = action._discovered_interpreter
+    return result
