@@ -48,6 +48,7 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
 SCHEMA = 1
 TIMEOUT_GRACE = 5.0          # seconds between SIGTERM and SIGKILL when a job's own timeout fires
 SPAWN_REPORT_TIMEOUT = 30.0  # how long start waits for a supervisor to say it is running
+SPAWN_WINDOW = 32            # supervisors starting their commands at the same time
 RESERVE_BYTES = 16384        # kept free per job, so its final state can be written on a full file system
 POLL = 0.05                  # how often waiters look at state.json
 LOST_CHECK_EVERY = 0.5       # how often waiters check that supervisors are alive
@@ -576,7 +577,8 @@ class JobStore:
             jobs = [job for job in jobs if job.finished and _timestamp(job.state.get('finished')) < limit]
         if has_more_data is not None:
             jobs = [job for job in jobs if job.has_more_data() == has_more_data]
-        jobs.sort(key=lambda job: (job.state.get('started') or '', job.id))
+        # In the order they were started (a batch in its own order: start gives each job a later `created`).
+        jobs.sort(key=lambda job: (job.spec.get('created') or job.state.get('started') or '', job.id))
         return jobs
 
     # retention
@@ -609,14 +611,43 @@ class JobStore:
 
     # start
     def start(self, specs):
-        """Start every job in specs (dicts of start options) and return their Job objects."""
-        self.ensure_root()
-        jobs = []
-        for spec in specs:
-            jobs.append(self._start_one(spec))
-        return jobs
+        """Start every job in specs (dicts of start options) and return their Job objects.
 
-    def _start_one(self, spec):
+        Supervisors are forked one after the other but start their commands in parallel: up to SPAWN_WINDOW
+        are in flight while start collects their reports. A job that cannot be started stops the batch: the
+        jobs already in flight are collected (they run), later ones are not started, and the error is raised."""
+        self.ensure_root()
+        launched, started, flight, error = [], set(), _Flight(), None
+        self._created = None
+        for spec in specs:
+            if len(flight) >= SPAWN_WINDOW:
+                error = flight.collect_one(started)
+                if error is not None:
+                    break
+            try:
+                launch = self._launch(spec)
+            except JobStoreError as exc:
+                error = exc
+                break
+            launched.append(launch.job_id)
+            flight.add(launch)
+        while flight:
+            error = flight.collect_one(started) or error
+        if error is not None:
+            raise error
+        return [Job(self, job_id) for job_id in launched if job_id in started]
+
+    def _next_created(self):
+        """now_iso(), but later than the previous job of this batch: the batch lists in its own order."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        last = getattr(self, '_created', None)
+        if last is not None and now <= last + datetime.timedelta(milliseconds=1):
+            now = last + datetime.timedelta(milliseconds=1)
+        self._created = now
+        return now.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3] + 'Z'
+
+    def _launch(self, spec):
+        """Prepare a job's folder under a temporary name and fork its supervisor; returns the _Launch."""
         job_id = spec.get('id') or new_job_id()
         final_dir = self.job_dir(job_id)
         if os.path.lexists(final_dir):
@@ -642,31 +673,17 @@ class JobStore:
             'retention': parse_duration(spec['retention'], 'retention') if spec.get('retention') is not None else None,
             'stdout_path': stdout_path or os.path.join(final_dir, 'stdout'),
             'stderr_path': os.path.join(final_dir, 'stderr'),
-            'created': now_iso(),
+            'created': self._next_created(),
             'location': self.location,
         }
         tmp_dir = os.path.join(self.root, '.new-%s-%s' % (job_id, os.urandom(3).hex()))
         os.mkdir(tmp_dir, 0o700)
         try:
-            write_json_atomic(os.path.join(tmp_dir, 'job.json'), record)
-            write_json_atomic(os.path.join(tmp_dir, 'offsets.json'), {'stdout': 0, 'stderr': 0})
-            for name in ('stderr', '.lock') + (() if stdout_path else ('stdout',)):
-                os.close(os.open(os.path.join(tmp_dir, name), os.O_WRONLY | os.O_CREAT, 0o600))
-            with open(os.path.join(tmp_dir, '.reserve'), 'wb') as handle:
-                handle.write(b'\0' * RESERVE_BYTES)
-            if stdout_path:
-                try:
-                    os.close(os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-                except OSError as exc:
-                    raise JobStoreError('cannot open output_path %s: %s' % (stdout_path, exc.strerror))
-            report = _spawn_supervisor(tmp_dir, final_dir, record, spec)
+            read_fd, pid = _fork_supervisor(tmp_dir, final_dir, record, spec)
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
-        if 'fatal' in report:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise JobStoreError('job %s could not be started: %s' % (job_id, report['fatal']))
-        return Job(self, job_id)
+        return _Launch(job_id, tmp_dir, read_fd, pid)
 
     # wait
     def wait(self, jobs, any_=False, timeout=None):
@@ -873,10 +890,17 @@ def _timestamp(iso):
 
 # --- the supervisor ---------------------------------------------------------------------------------------------
 
-def _spawn_supervisor(tmp_dir, final_dir, record, spec):
-    """Double-fork a detached supervisor; return what it reports once the command runs (or failed to)."""
+def _fork_supervisor(tmp_dir, final_dir, record, spec):
+    """Double-fork a detached supervisor; return (the read end of the pipe it reports on, the pid to reap).
+
+    The supervisor fills the job's folder itself, so the supervisors of a batch do their writes in parallel."""
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except BaseException:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
     if pid == 0:
         try:
             os.close(read_fd)
@@ -890,24 +914,65 @@ def _spawn_supervisor(tmp_dir, final_dir, record, spec):
         finally:
             os._exit(0)
     os.close(write_fd)
-    os.waitpid(pid, 0)
-    chunks = []
-    deadline = time.monotonic() + SPAWN_REPORT_TIMEOUT
-    try:
+    return read_fd, pid
+
+
+class _Launch:
+    """A supervisor that was forked and has not reported yet."""
+
+    def __init__(self, job_id, tmp_dir, read_fd, pid):
+        self.job_id = job_id
+        self.tmp_dir = tmp_dir
+        self.read_fd = read_fd
+        self.pid = pid  # the intermediate child: it exits as soon as the supervisor is forked
+        self.chunks = []
+        self.deadline = time.monotonic() + SPAWN_REPORT_TIMEOUT
+
+    def report(self):
+        try:
+            return json.loads(b''.join(self.chunks).decode('utf-8'))
+        except ValueError:
+            return {'fatal': 'the supervisor exited before it could start the command'}
+
+
+class _Flight:
+    """Supervisors in flight, collected as their reports arrive (a report ends when the supervisor closes its pipe)."""
+
+    def __init__(self):
+        self.launches = {}
+
+    def __len__(self):
+        return len(self.launches)
+
+    def add(self, launch):
+        self.launches[launch.read_fd] = launch
+
+    def collect_one(self, started):
+        """Wait until one launch has reported; add its id to started. Returns a JobStoreError or None."""
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([read_fd], [], [], remaining)[0]:
-                return {'fatal': 'the supervisor did not report within %d seconds' % SPAWN_REPORT_TIMEOUT}
-            chunk = os.read(read_fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(read_fd)
-    try:
-        return json.loads(b''.join(chunks).decode('utf-8'))
-    except ValueError:
-        return {'fatal': 'the supervisor exited before it could start the command'}
+            now = time.monotonic()
+            late = [launch for launch in self.launches.values() if launch.deadline <= now]
+            if late:
+                return self._done(late[0], {'fatal': 'the supervisor did not report within %d seconds'
+                                            % SPAWN_REPORT_TIMEOUT}, started)
+            wait = min(launch.deadline for launch in self.launches.values()) - now
+            for fd in select.select(list(self.launches), [], [], wait)[0]:
+                launch = self.launches[fd]
+                chunk = os.read(fd, 65536)
+                if chunk:
+                    launch.chunks.append(chunk)
+                else:
+                    return self._done(launch, launch.report(), started)
+
+    def _done(self, launch, report, started):
+        del self.launches[launch.read_fd]
+        os.close(launch.read_fd)
+        os.waitpid(launch.pid, 0)
+        if 'fatal' in report:
+            shutil.rmtree(launch.tmp_dir, ignore_errors=True)
+            return JobStoreError('job %s could not be started: %s' % (launch.job_id, report['fatal']))
+        started.add(launch.job_id)
+        return None
 
 
 def _detach(keep):
@@ -932,7 +997,30 @@ class _Supervisor:
             payload = payload[os.write(fd, payload):]
         os.close(fd)
 
+    def _prepare(self):
+        """The job's folder (still under its temporary name): job.json, offsets.json, empty output files, reserve."""
+        tmp_dir, record = self.tmp_dir, self.record
+        write_json_atomic(os.path.join(tmp_dir, 'job.json'), record)
+        write_json_atomic(os.path.join(tmp_dir, 'offsets.json'), {'stdout': 0, 'stderr': 0})
+        for name in ('stderr', '.lock') + (() if record['output_path'] else ('stdout',)):
+            os.close(os.open(os.path.join(tmp_dir, name), os.O_WRONLY | os.O_CREAT, 0o600))
+        with open(os.path.join(tmp_dir, '.reserve'), 'wb') as handle:
+            handle.write(b'\0' * RESERVE_BYTES)
+        if record['output_path']:
+            try:
+                os.close(os.open(record['output_path'], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+            except OSError as exc:
+                return 'cannot open output_path %s: %s' % (record['output_path'], exc.strerror)
+        return None
+
     def run(self, report_fd):
+        try:
+            problem = self._prepare()
+        except OSError as exc:
+            problem = 'cannot prepare the job folder %s: %s' % (self.tmp_dir, exc.strerror or exc)
+        if problem is not None:
+            self._report(report_fd, {'fatal': problem})
+            return
         me = os.getpid()
         base = {
             'supervisor_pid': me,

@@ -302,6 +302,32 @@ def test_id_collision_is_refused(store):
         start(store, id='fixed', argv=['true'])
 
 
+def test_a_batch_larger_than_the_spawn_window_starts_in_order(store):
+    count = js.SPAWN_WINDOW + 8
+    jobs = store.start([{'id': 'batch-%02d' % i, 'argv': ['sleep', '30']} for i in range(count)])
+    try:
+        assert [job.id for job in jobs] == ['batch-%02d' % i for i in range(count)], 'results keep the order of the specs'
+        assert all(job.state['state'] == 'running' and js.proc_alive(job.state['pid'], job.state['pid_start_time'])
+                   for job in jobs)
+        assert not [name for name in os.listdir(store.root) if name.startswith('.new-')], 'no half-made job folders'
+    finally:
+        for job in jobs:
+            store.stop(job, 0)
+
+
+def test_a_batch_stops_at_the_first_job_that_cannot_start(store, tmp_path):
+    start(store, id='taken', argv=['true'])
+    with pytest.raises(js.JobStoreError, match='a job with id taken already exists'):
+        store.start([{'id': 'first', 'argv': ['true']}, {'id': 'taken', 'argv': ['true']}, {'id': 'never', 'argv': ['true']}])
+    assert os.path.isdir(store.job_dir('first')), 'jobs in flight before the error were started'
+    assert not os.path.exists(store.job_dir('never')), 'jobs after the error were not'
+    # A supervisor that cannot prepare the job (output_path in a missing folder) fails the start, leaves nothing.
+    with pytest.raises(js.JobStoreError, match='job late could not be started: cannot open output_path'):
+        store.start([{'id': 'late', 'argv': ['true'], 'output_path': str(tmp_path / 'missing' / 'log')}])
+    assert not os.path.exists(store.job_dir('late'))
+    assert not [name for name in os.listdir(store.root) if name.startswith('.new-')]
+
+
 def test_select_filters(store):
     a = wait(store, start(store, name='build-a', argv=['true']))
     b = wait(store, start(store, name='build-b', argv=['sh', '-c', 'echo b; exit 1']))
@@ -398,8 +424,11 @@ def test_a_full_file_system_ends_the_job_failed_with_a_clear_error(small_fs):
     assert listed.state['state'] == 'failed'
     out, _truncated = store.receive(listed, keep=True, max_bytes=64)
     assert out['stdout'].startswith(b'all work and no play\n')
-    with pytest.raises(OSError):
-        start(store, argv=['true'])  # no room for another job: an error, not a corrupt store
+    # No room for another job: an error that says so (from the start itself, or from the supervisor preparing
+    # the job's folder), not a corrupt store.
+    with pytest.raises((OSError, js.JobStoreError), match='No space left on device'):
+        start(store, argv=['true'])
+    assert not [name for name in os.listdir(store.root) if name.startswith('.new-')]
     assert [j.id for j in store.select()] == [job.id]
 
 
