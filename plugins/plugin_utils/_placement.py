@@ -52,6 +52,13 @@ def _text(data):
     return data.decode('utf-8', errors='replace')
 
 
+def _size(path):
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
 class Placement:
     def __init__(self, action, task_vars):
         self.action = action
@@ -142,7 +149,7 @@ class Placement:
         return set_jobs(result, views)
 
     def _fetch_piece(self, view, piece, dest, max_bytes):
-        """Fetch one piece, verify it, append it to dest/<stream>; return its first max_bytes bytes."""
+        """Fetch one piece, verify it, add it to dest/<stream>; return its first max_bytes bytes."""
         stream, start, end = piece['stream'], int(piece['start']), int(piece['end'])
         length = end - start
         os.makedirs(dest, mode=0o700, exist_ok=True)
@@ -167,10 +174,20 @@ class Placement:
                 if digest.hexdigest() != piece['sha256']:
                     raise PlacementError('%s of job %s failed its sha256 check after the fetch: the target copy is '
                                          'intact, run receive again' % (stream, view['id']))
-                self._append(os.path.join(dest, stream), src, start, length, view)
                 if max_bytes is not None:
                     src.seek(0)
                     head = src.read(min(length, max_bytes) if max_bytes else length)
+            target = os.path.join(dest, stream)
+            if start == 0 and not _size(target):
+                # The first piece of a stream: the fetched file itself becomes the controller copy, uncopied.
+                with open(incoming, 'r+b') as whole:
+                    whole.truncate(length)
+                    os.fchmod(whole.fileno(), 0o600)
+                    os.fsync(whole.fileno())
+                os.replace(incoming, target)
+            else:
+                with open(incoming, 'rb') as src:
+                    self._append(target, src, start, length, view)
             return head
         finally:
             try:
