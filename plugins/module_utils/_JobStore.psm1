@@ -53,13 +53,16 @@ $payload = ConvertFrom-Json -InputObject $line
 Function Get-RemoteJobTimestamp {
     <#
     .SYNOPSIS
-    The current time as ISO 8601 UTC with milliseconds, the format of every timestamp in the job store.
+    The current time (or Time) as ISO 8601 UTC with milliseconds, the format of every timestamp in the job store.
     #>
     [CmdletBinding()]
     [OutputType([string])]
-    param ()
+    param ([AllowNull()][Nullable[DateTime]]$Time)
 
-    [DateTime]::UtcNow.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
+    if ($null -eq $Time) {
+        $Time = [DateTime]::UtcNow
+    }
+    $Time.ToUniversalTime().ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
 }
 
 Function Format-RemoteJobValue {
@@ -833,7 +836,7 @@ Function ConvertTo-RemoteJobTime {
 Function Select-RemoteJob {
     <#
     .SYNOPSIS
-    The jobs matching every given filter (each list matches any of its items), oldest first.
+    The jobs matching every given filter (each list matches any of its items), in the order they were started.
     .PARAMETER Glob
     Name items are wildcard patterns (-like: *, ?, [...]). Names match case-insensitively, as on Windows.
     .PARAMETER Require
@@ -926,7 +929,17 @@ Function Select-RemoteJob {
         }
         $job
     }
-    @($selected) | Sort-Object -Property @{ Expression = { [string]$_.State['started'] } }, @{ Expression = { $_.Id } }
+    # By created (a batch in its own order, see Start-RemoteJob), else started, then id: the order of POSIX.
+    $order = @{
+        Expression = {
+            $created = $_.Spec['created']
+            if (-not $created) {
+                $created = $_.State['started']
+            }
+            [string]$created
+        }
+    }
+    @($selected) | Sort-Object -Property $order, @{ Expression = { $_.Id } } -CaseSensitive
 }
 
 # --- wait, receive, fetch --------------------------------------------------------------------------------------
@@ -1646,9 +1659,13 @@ Function New-RemoteJobLaunch {
     [OutputType([hashtable])]
     param (
         [Parameter(Mandatory = $true)][System.Collections.IDictionary]$Store,
-        [Parameter(Mandatory = $true)][System.Collections.IDictionary]$Spec
+        [Parameter(Mandatory = $true)][System.Collections.IDictionary]$Spec,
+        [string]$Created
     )
 
+    if (-not $Created) {
+        $Created = Get-RemoteJobTimestamp
+    }
     $jobId = $Spec['id']
     if (-not $jobId) {
         $stamp = [DateTime]::UtcNow.ToString("yyyyMMdd'T'HHmmss", [System.Globalization.CultureInfo]::InvariantCulture)
@@ -1706,7 +1723,7 @@ Function New-RemoteJobLaunch {
         retention = $retention
         stdout_path = $stdoutPath
         stderr_path = [System.IO.Path]::Combine($final, 'stderr')
-        created = Get-RemoteJobTimestamp
+        created = $Created
         location = $Store.Location
     }
     $temp = [System.IO.Path]::Combine($root, ('.new-{0}-{1}' -f $jobId, [Guid]::NewGuid().ToString('N').Substring(0, 6)))
@@ -1983,9 +2000,18 @@ Function Start-RemoteJob {
 
     Initialize-RemoteJobStore -Store $Store
     $launches = New-Object -TypeName System.Collections.Generic.List[object]
+    # Each job of the batch is created at least a millisecond after the one before (as _next_created of POSIX), so
+    # Select-RemoteJob lists a batch in its own order.
+    $last = [DateTime]::MinValue
     try {
         foreach ($item in $Spec) {
-            $launches.Add((New-RemoteJobLaunch -Store $Store -Spec (ConvertTo-RemoteJobHashtable -InputObject $item)))
+            $now = [DateTime]::UtcNow
+            if ($now -le $last.AddMilliseconds(1)) {
+                $now = $last.AddMilliseconds(1)
+            }
+            $last = $now
+            $created = Get-RemoteJobTimestamp -Time $now
+            $launches.Add((New-RemoteJobLaunch -Store $Store -Spec (ConvertTo-RemoteJobHashtable -InputObject $item) -Created $created))
         }
     }
     catch {

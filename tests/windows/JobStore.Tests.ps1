@@ -591,11 +591,17 @@ Describe 'Whole jobs, with real supervisors' {
         $job.State.reason | Should -Be 'lost'
     }
 
-    It 'starts several jobs in one call' {
-        $jobs = @(Start-RemoteJob -Store $store -Spec @(@{ name = 'many'; command = 'exit 0' }, @{ name = 'many'; command = 'exit 0' }))
-        $jobs.Count | Should -Be 2
+    It 'starts several jobs in one call and lists them in that order' {
+        $specs = @(foreach ($n in 1..3) { @{ id = 'many-{0}-{1}' -f $n, [Guid]::NewGuid().ToString('N').Substring(0, 4); name = 'many'; command = 'exit 0' } })
+        # Ids that sort against the batch order: only created puts them back in it.
+        [array]::Reverse($specs)
+        $jobs = @(Start-RemoteJob -Store $store -Spec $specs)
+        $jobs.Count | Should -Be 3
         Wait-RemoteJob -Job $jobs -Timeout 60 | Should -BeFalse
-        @($jobs | Where-Object { $_.State.state -eq 'completed' }).Count | Should -Be 2
-        @(Select-RemoteJob -Store $store -Name 'many').Count | Should -Be 2
+        @($jobs | Where-Object { $_.State.state -eq 'completed' }).Count | Should -Be 3
+        $listed = @(Select-RemoteJob -Store $store -Name 'many')
+        ($listed | ForEach-Object { $_.Id }) -join ',' | Should -Be (($specs | ForEach-Object { $_.id }) -join ',')
+        $created = @($listed | ForEach-Object { $_.Spec.created })
+        ($created | Sort-Object -Unique).Count | Should -Be 3
     }
 }
