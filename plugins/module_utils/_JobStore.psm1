@@ -1326,18 +1326,31 @@ Function Stop-RemoteJob {
         }
         return $false
     }
-    Write-RemoteJobJson -Path ([System.IO.Path]::Combine($Job.Dir, 'stop.json')) -InputObject @{ requested = Get-RemoteJobTimestamp }
-    $terminated = $false
-    if ($st['job_object']) {
-        $terminated = $native::TerminateJob([string]$st['job_object'], 1)
-    }
-    if (-not $terminated) {
-        # No such job object here (the command never got one, or it lives in another session's namespace): end the
-        # supervisor. Its handle was the job object's last one, and the job object kills what is in it on close.
-        $null = $native::TerminateProcess([int]$st['supervisor_pid'], [string]$st['supervisor_start_time'], 1)
-        if ($st['pid']) {
-            $null = $native::TerminateProcess([int]$st['pid'], [string]$st['pid_start_time'], 1)
+    $stopFile = [System.IO.Path]::Combine($Job.Dir, 'stop.json')
+    Write-RemoteJobJson -Path $stopFile -InputObject @{ requested = Get-RemoteJobTimestamp }
+    try {
+        $terminated = $false
+        if ($st['job_object']) {
+            $terminated = $native::TerminateJob([string]$st['job_object'], 1)
         }
+        if (-not $terminated) {
+            # No such job object here (the command never got one, or it lives in another session's namespace): end the
+            # supervisor. Its handle was the job object's last one, and the job object kills what is in it on close.
+            $null = $native::TerminateProcess([int]$st['supervisor_pid'], [string]$st['supervisor_start_time'], 1)
+            if ($st['pid']) {
+                $null = $native::TerminateProcess([int]$st['pid'], [string]$st['pid_start_time'], 1)
+            }
+        }
+    }
+    catch {
+        # Nothing was stopped: left behind, stop.json would make the supervisor record the job's own end as a stop.
+        try {
+            [System.IO.File]::Delete($stopFile)
+        }
+        catch {
+            $null = $_
+        }
+        throw
     }
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
     while ($clock.Elapsed.TotalSeconds -lt [Math]::Max(10, $Grace)) {
