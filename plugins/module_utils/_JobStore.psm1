@@ -380,6 +380,7 @@ Function Write-RemoteJobJson {
             return
         }
         catch {
+            $failure = $_
             $attempt++
             if ($attempt -ge 100) {
                 try {
@@ -388,7 +389,7 @@ Function Write-RemoteJobJson {
                 catch {
                     $null = $_
                 }
-                throw
+                throw $failure
             }
             Start-Sleep -Milliseconds 20
         }
@@ -1343,6 +1344,7 @@ Function Stop-RemoteJob {
         }
     }
     catch {
+        $failure = $_
         # Nothing was stopped: left behind, stop.json would make the supervisor record the job's own end as a stop.
         try {
             [System.IO.File]::Delete($stopFile)
@@ -1350,7 +1352,7 @@ Function Stop-RemoteJob {
         catch {
             $null = $_
         }
-        throw
+        throw $failure
     }
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
     while ($clock.Elapsed.TotalSeconds -lt [Math]::Max(10, $Grace)) {
@@ -1767,8 +1769,9 @@ Function New-RemoteJobLaunch {
         $launch.Supervisor = Start-RemoteJobSupervisor -PipeName $pipeName
     }
     catch {
+        $failure = $_
         Close-RemoteJobLaunch -Launch $launch
-        throw
+        throw $failure
     }
     $launch
 }
@@ -1907,8 +1910,9 @@ Function Complete-RemoteJobLaunch {
         }
     }
     catch {
+        $failure = $_
         Close-RemoteJobLaunch -Launch $Launch
-        throw
+        throw $failure
     }
 
     # The job exists from here on: a failure is recorded in it as a spawn error.
@@ -2028,20 +2032,22 @@ Function Start-RemoteJob {
         }
     }
     catch {
+        $failure = $_
         foreach ($launch in $launches) {
             Close-RemoteJobLaunch -Launch $launch
         }
-        throw
+        throw $failure
     }
     for ($i = 0; $i -lt $launches.Count; $i++) {
         try {
             Complete-RemoteJobLaunch -Store $Store -Launch $launches[$i]
         }
         catch {
+            $failure = $_
             for ($j = $i + 1; $j -lt $launches.Count; $j++) {
                 Close-RemoteJobLaunch -Launch $launches[$j]
             }
-            throw
+            throw $failure
         }
     }
 }
