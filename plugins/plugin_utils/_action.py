@@ -93,7 +93,7 @@ class JobsAction(ActionBase):
         name = module_name(verb, self._connection)
         result = None
         if not is_windows(self._connection):
-            result = _direct.run(self, verb, name, module_args, task_vars)
+            result = _direct.run(self, verb, module_args, task_vars)
         if result is None:
             result = self._execute_module(module_name=name, module_args=module_args, task_vars=task_vars)
         invocation = result.get('invocation')

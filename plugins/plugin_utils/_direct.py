@@ -12,8 +12,9 @@ sent on stdin anyway), the action plugin:
 
 1. validates the arguments against the module's full spec on the controller, exactly as AnsibleModule would on
    the target (defaults, types, no_log values);
-2. asks Ansible for the interpreter and environment it would use for the module (ansible_python_interpreter,
-   interpreter discovery, the task's environment) and wraps the command for become as usual;
+2. uses the interpreter and environment Ansible would use for the module (ansible_python_interpreter or
+   interpreter_python, else interpreter discovery, run once per host through the module's own configuration; the
+   task's environment) and wraps the command for become as usual;
 3. sends a small script on stdin: the verb's source files, defined as modules in the target's interpreter, and
    the request; the script prints the result as JSON;
 4. masks no_log values in the result, as AnsibleModule does.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 
+from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
@@ -81,17 +83,41 @@ def enabled(action, task_vars):
     return wanted and not action._task.async_val and action._is_pipelining_enabled('new')
 
 
+_DISCOVERY = ('auto', 'auto_legacy', 'auto_silent', 'auto_legacy_silent')
+
+
 def interpreter(action, module_name, task_vars):
-    """The shebang Ansible would give module_name on this host (runs interpreter discovery when needed)."""
+    """The shebang Ansible would give module_name on this host.
+
+    A configured interpreter (ansible_python_interpreter, interpreter_python in ansible.cfg) or one discovered
+    earlier in the play is used as is; otherwise Ansible configures the module once, which runs interpreter
+    discovery and leaves the result in the host's facts for later tasks."""
+    use_vars = task_vars
+    if action._task.delegate_to:
+        use_vars = task_vars.get('ansible_delegated_vars', {}).get(action._task.delegate_to, task_vars)
+    configured = C.config.get_config_value('INTERPRETER_PYTHON', variables=use_vars)
+    configured = str(action._templar.template(configured) or '').strip()
+    if configured and configured not in _DISCOVERY:
+        shebang = '#!' + configured
+    else:
+        shebang = (use_vars.get('ansible_facts') or {}).get('discovered_interpreter_python')
+        shebang = '#!' + shebang if shebang else _configured_shebang(action, module_name, task_vars)
+    if not shebang or 'python' not in shebang.rsplit('/', 1)[-1]:
+        return None
+    return shebang
+
+
+def _configured_shebang(action, module_name, task_vars):
     built = action._configure_module(module_name=module_name, module_args={}, task_vars=task_vars)
     first = built[0]
     if hasattr(first, 'shebang'):  # ansible-core 2.19+: (_BuiltModule, path)
         style, shebang = first.module_style, first.shebang
     else:  # 2.16 - 2.18: (style, shebang, data, path)
         style, shebang = built[0], built[1]
-    if style != 'new' or not shebang or 'python' not in shebang.rsplit('/', 1)[-1]:
-        return None
-    return shebang
+    return shebang if style == 'new' else None
+
+
+_SSH_NOISE = ('Warning: Permanently added', 'Shared connection to ')
 
 
 def _parse(verb, res):
@@ -107,17 +133,21 @@ def _parse(verb, res):
         if isinstance(data, dict):
             return data
         break
-    stderr = (res.get('stderr') or '').strip()
-    last = (stderr or stdout.strip() or 'no output').splitlines()[-1]
+    lines = [line for line in (res.get('stderr') or stdout or 'no output').splitlines()
+             if line.strip() and not line.startswith(_SSH_NOISE)] or ['no output']
+    # A Python traceback says what went wrong on its last line; a shell ("python3: not found") on its first.
+    said = lines[-1] if lines[0].startswith('Traceback') else lines[0]
     return dict(failed=True, msg=one_line('remote.jobs %s: the target printed no result (rc %s): %s' % (
-        verb, res.get('rc'), last)), rc=res.get('rc'), module_stdout=stdout, module_stderr=res.get('stderr') or '')
+        verb, res.get('rc'), said.strip())), rc=res.get('rc'), module_stdout=stdout,
+        module_stderr=res.get('stderr') or '')
 
 
-def run(action, verb, module_name, module_args, task_vars):
+def run(action, verb, module_args, task_vars):
     """The verb's result from the direct path, or None when the module has to run instead."""
     if not enabled(action, task_vars):
         return None
-    shebang = interpreter(action, module_name, task_vars)
+    # Any POSIX module gets the same interpreter; one name means at most one payload build per run.
+    shebang = interpreter(action, 'remote.jobs.info', task_vars)
     if shebang is None:
         return None
     validation = ArgumentSpecValidator(**_verbs.spec(verb)).validate(module_args)

@@ -100,3 +100,17 @@ def test_remote_jobs_direct_must_be_a_boolean(lab):
     run = lab.play([{'name': 'info', 'remote.jobs.info': {}}], hosts='h3', vars={'remote_jobs_direct': 'maybe'})
     result = run.result('info', 'h3')
     assert run.status('info', 'h3') == 'failed' and result['msg'] == "remote_jobs_direct must be a boolean, got 'maybe'", result
+
+
+def test_direct_path_with_interpreter_discovery(lab):
+    """Without ansible_python_interpreter, the first call discovers the interpreter (once per host, as a module
+    would) and later tasks reuse the discovered fact."""
+    # Discovery tries the fallback list in order; this machine's pyenv shims would win over a working Python.
+    run = lab.play([{'name': 'first', 'remote.jobs.info': {}}, {'name': 'second', 'remote.jobs.info': {}}],
+                   hosts='h2', vars={'ansible_python_interpreter': 'auto_silent',
+                                     'ansible_interpreter_python_fallback': [lab.python]}, extra_args=['-vvv'])
+    assert run.rc == 0, run.output
+    discovered = run.result('first', 'h2')['ansible_facts']['discovered_interpreter_python']
+    assert 'python' in discovered
+    assert DIRECT.findall(run.output) == ['info', 'info']
+    assert run.output.count('remote.jobs: running info directly with %s' % discovered) == 2, run.output

@@ -131,11 +131,17 @@ def run_direct(verb, args, tmp_path, windows=False, **task_vars):
     loader = DataLoader()
     action = action_loader.get('remote.jobs.%s' % verb, task=task, connection=conn, play_context=PlayContext(),
                                loader=loader, templar=Templar(loader), shared_loader_obj=None)
-    sent, modules = [], []
+    sent, modules, configured = [], [], []
     action._is_pipelining_enabled = lambda style, wrap_async=False: True
-    # What ansible-core 2.19+ returns (older releases return a tuple; _direct.interpreter reads both).
-    action._configure_module = lambda module_name, module_args, task_vars: (
-        SimpleNamespace(module_style='new', shebang='#!' + sys.executable), '/dev/null')
+
+    def configure_module(module_name, module_args, task_vars):
+        # What ansible-core 2.19+ returns (older releases return a tuple; _direct reads both), and, as its
+        # interpreter discovery does, the discovered interpreter left in the task's facts.
+        configured.append(module_name)
+        task_vars.setdefault('ansible_facts', {})['discovered_interpreter_python'] = sys.executable
+        return SimpleNamespace(module_style='new', shebang='#!' + sys.executable), '/dev/null'
+
+    action._configure_module = configure_module
     action._compute_environment_string = lambda *a: ''
 
     def low_level(cmd, sudoable=True, in_data=None, **kwargs):
@@ -151,15 +157,19 @@ def run_direct(verb, args, tmp_path, windows=False, **task_vars):
     action._low_level_execute_command = low_level
     action._execute_module = execute_module
     result = action.run(task_vars=dict(task_vars, inventory_hostname='host1', remote_jobs_root=str(tmp_path / 'root')))
+    run_direct.configured = configured
     return result, sent, modules
 
 
 def test_direct_path_runs_the_verb_in_the_targets_python(tmp_path):
+    import sys
+
     secret = 'secret-value-123'
     result, sent, modules = run_direct('start', {'command': 'printf "$TOKEN" | wc -c', 'env': {'TOKEN': secret},
-                                                 'name': 'direct'}, tmp_path)
+                                                 'name': 'direct'}, tmp_path, ansible_python_interpreter=sys.executable)
     assert not result.get('failed'), result
     assert modules == [] and len(sent) == 1
+    assert run_direct.configured == [], 'a configured interpreter needs no module build'
     cmd, program = sent[0]
     assert cmd.endswith('python') or 'python' in cmd.rsplit('/', 1)[-1], cmd
     assert secret.encode() in program, 'the arguments travel on stdin, inside the program'
@@ -168,8 +178,10 @@ def test_direct_path_runs_the_verb_in_the_targets_python(tmp_path):
     assert job['name'] == 'direct' and job['id'] and (tmp_path / 'root' / job['id'] / 'job.json').exists()
     assert secret not in (tmp_path / 'root' / job['id'] / 'job.json').read_text()
     assert result['invocation']['module_args']['env'] == {'TOKEN': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'}
+    # Interpreter discovery (no ansible_python_interpreter): Ansible configures one module, the same for every verb.
     waited, _sent, _modules = run_direct('receive', {'id': job['id'], 'wait': True, 'timeout': 30}, tmp_path)
     assert waited['stdout'].strip() == str(len(secret)), waited
+    assert run_direct.configured == ['remote.jobs.info']
 
 
 def test_direct_path_bad_input_and_switch(tmp_path):
