@@ -7,8 +7,10 @@ No PowerShell runs here, so a misspelt or unexported function would only show on
 - every function Export-ModuleMember names in _JobStore.psm1 is defined there, once, with comment-based help and an
   approved verb; every Verb-Noun command the psm1 calls is one of its functions or a known cmdlet;
 - every Verb-Noun command a win_*.ps1 module (or a Pester test) calls is defined in that file, exported by the
-  psm1, or a known cmdlet; each module starts through New-RemoteJobModule with its own verb and declares the
-  utils it needs with #AnsibleRequires lines that name files of this collection;
+  psm1, or a known cmdlet (a Pester test may also call what TestSupport.ps1 defines, Ansible's Add-CSharpType, and
+  private psm1 functions inside `& (Get-Module -Name _JobStore) { ... }`); each module starts through
+  New-RemoteJobModule with its own verb and declares the utils it needs with #AnsibleRequires lines that name
+  files of this collection;
 - the supervisor's functions ($SupervisorFunctions, shipped as text to a plain powershell.exe) call only each
   other and cmdlets, and use no module variable ($script:...) and no compiled type of _JobNative.cs.
 """
@@ -27,6 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PSM1 = os.path.join(ROOT, 'plugins', 'module_utils', '_JobStore.psm1')
 MODULES = sorted(glob.glob(os.path.join(ROOT, 'plugins', 'modules', 'win_*.ps1')))
 PESTER = sorted(glob.glob(os.path.join(ROOT, 'tests', 'windows', '*.ps1')))
+# Dot-sourced by the Pester test files: its functions are theirs too.
+TEST_SUPPORT = os.path.join(ROOT, 'tests', 'windows', 'TestSupport.ps1')
 
 VERB_NOUN = re.compile(r'^[A-Za-z]+-[A-Za-z]+$')
 # Cmdlets of Windows PowerShell 5.1 and PowerShell 7 (and Pester's keywords in tests) the code may call. A command
@@ -39,7 +43,12 @@ CMDLETS = frozenset([
     'Sort-Object', 'Split-Path', 'Start-Process', 'Start-Sleep', 'Stop-Process', 'Test-Path', 'Where-Object',
     'Write-Output', 'Write-Warning',
 ])
-PESTER_KEYWORDS = frozenset(['AfterAll', 'AfterEach', 'BeforeAll', 'BeforeEach', 'Context', 'Describe', 'It', 'Should'])
+PESTER_KEYWORDS = frozenset(['AfterAll', 'AfterEach', 'BeforeAll', 'BeforeDiscovery', 'BeforeEach', 'Context', 'Describe', 'It',
+                             'Should'])
+# Functions of Ansible's own module utils the Pester tests load (tests/windows/TestSupport.ps1).
+ANSIBLE_UTIL_FUNCTIONS = frozenset(['Add-CSharpType'])
+# A call inside `& (Get-Module -Name _JobStore) { ... }` runs in the psm1's scope, where private functions exist.
+IN_MODULE_SCOPE = re.compile(r'^&\s*\(\s*Get-Module\b[^)]*_JobStore')
 # Get-Verb of PowerShell 7: the verbs a function name may start with.
 APPROVED_VERBS = frozenset('''
 Add Clear Close Copy Enter Exit Find Format Get Hide Join Lock Move New Open Optimize Pop Push Redo Remove Rename Reset
@@ -91,6 +100,14 @@ class Script:
     def calls(self, within=None):
         """[(command name, node)] of every command invoked by name."""
         return [(self.text(node), node) for node in self.nodes('command_name', within)]
+
+    def in_psm1_scope(self, node):
+        """True inside the script block of `& (Get-Module -Name _JobStore) { ... }`."""
+        while node is not None:
+            if node.type == 'command' and IN_MODULE_SCOPE.match(self.text(node)):
+                return True
+            node = node.parent
+        return False
 
     def strings(self, node):
         return [self.text(s)[1:-1] for s in self.nodes('verbatim_string_characters', node)]
@@ -182,12 +199,16 @@ def test_calls_resolve(path):
     exported = set(_exported(psm1))
     private = set(psm1.functions()) - exported
     local = set(script.functions())
-    allowed = CMDLETS | (PESTER_KEYWORDS if path in PESTER else frozenset())
+    if path in PESTER and os.path.basename(TEST_SUPPORT) in script.source.decode('utf-8'):
+        local |= set(Script(TEST_SUPPORT).functions())
+    allowed = CMDLETS | (PESTER_KEYWORDS | ANSIBLE_UTIL_FUNCTIONS if path in PESTER else frozenset())
     problems = []
     for name, node in script.calls():
         if not VERB_NOUN.match(name) and name not in allowed:
             continue
         if name in local or name in exported or name in allowed:
+            continue
+        if name in private and path in PESTER and script.in_psm1_scope(node):
             continue
         if name in private:
             problems.append('%s: %s is defined in _JobStore.psm1 but not exported' % (script.where(node), name))

@@ -5,10 +5,9 @@
 # Run on Windows: Invoke-Pester -Path tests/windows (see tests/windows/README.md).
 
 BeforeAll {
+    # Compiles _JobNative.cs (as Ansible does when its module utils are at hand) and imports _JobStore.psm1.
+    . (Join-Path $PSScriptRoot 'TestSupport.ps1')
     $native = 'ansible_collections.remote.jobs.plugins.module_utils._JobNative'
-    if (-not ("$native.NativeProcess" -as [type])) {
-        Add-Type -Path (Join-Path $PSScriptRoot '..\..\plugins\module_utils\_JobNative.cs')
-    }
     $script:CommandLine = [type]"$native.CommandLine"
     $script:NativeProcess = [type]"$native.NativeProcess"
 

@@ -5,11 +5,9 @@
 # with real supervisors. Run on Windows: Invoke-Pester -Path tests/windows (see tests/windows/README.md).
 
 BeforeAll {
+    # Compiles _JobNative.cs (as Ansible does when its module utils are at hand) and imports _JobStore.psm1.
+    . (Join-Path $PSScriptRoot 'TestSupport.ps1')
     $native = 'ansible_collections.remote.jobs.plugins.module_utils._JobNative'
-    if (-not ("$native.NativeProcess" -as [type])) {
-        Add-Type -Path (Join-Path $PSScriptRoot '..\..\plugins\module_utils\_JobNative.cs')
-    }
-    Import-Module (Join-Path $PSScriptRoot '..\..\plugins\module_utils\_JobStore.psm1') -Force
     $script:NativeProcess = [type]"$native.NativeProcess"
     $script:utf8 = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false
 
@@ -144,6 +142,106 @@ Describe 'Assert-RemoteJobArgument' {
 
     It 'accepts a good start' {
         { Assert-RemoteJobArgument -Params @{ command = 'Get-Date'; timeout = 5; retention = '1d' } -Verb 'start' } | Should -Not -Throw
+    }
+}
+
+Describe 'Small helpers' {
+    It 'writes timestamps in the store format' {
+        Get-RemoteJobTimestamp | Should -Match '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$'
+        $time = New-Object -TypeName DateTime -ArgumentList 2026, 1, 2, 3, 4, 5, 6, ([DateTimeKind]::Utc)
+        Get-RemoteJobTimestamp -Time $time | Should -BeExactly '2026-01-02T03:04:05.006Z'
+    }
+
+    It 'reads JSON as hashtables and arrays, dates as the strings they were' {
+        $data = ConvertFrom-RemoteJobJson -Json '{"a": {"b": [1]}, "c": ["x"], "d": null, "e": "2026-01-02T03:04:05.006Z"}'
+        $data | Should -BeOfType [hashtable]
+        $data.a | Should -BeOfType [hashtable]
+        $data.c -is [array] | Should -BeTrue
+        $data.c.Count | Should -Be 1
+        $data.a.b -is [array] | Should -BeTrue
+        $data.ContainsKey('d') | Should -BeTrue
+        $data.e | Should -BeOfType [string]
+        $data.e | Should -BeExactly '2026-01-02T03:04:05.006Z'
+    }
+
+    It 'turns Ansible.Basic-like parameters into hashtables' {
+        $list = New-Object -TypeName 'System.Collections.Generic.List[object]'
+        $item = New-Object -TypeName 'System.Collections.Generic.Dictionary[string, object]'
+        $item['name'] = 'x'
+        $list.Add($item)
+        $converted = ConvertTo-RemoteJobHashtable -InputObject @{ jobs = $list; id = $null }
+        $converted.jobs -is [array] | Should -BeTrue
+        $converted.jobs[0] | Should -BeOfType [hashtable]
+        $converted.jobs[0].name | Should -Be 'x'
+        $converted.ContainsKey('id') | Should -BeTrue
+    }
+
+    It 'gives the message of an error without "Exception calling"' {
+        try {
+            $null = [System.IO.File]::ReadAllText('C:\no\such\folder\file.txt')
+        }
+        catch {
+            $record = $_
+        }
+        $record.Exception.Message | Should -BeLike 'Exception calling*'
+        $message = Get-RemoteJobErrorMessage -ErrorRecord $record
+        $message | Should -Not -BeLike 'Exception calling*'
+        $message | Should -BeLike '*file.txt*'
+    }
+
+    It 'resolves <Path> like Windows and the user profile' -ForEach @(
+        @{ Path = '~'; Expected = { $env:USERPROFILE } }
+        @{ Path = '~\jobs'; Expected = { Join-Path $env:USERPROFILE 'jobs' } }
+        @{ Path = 'relative\jobs'; Expected = { Join-Path $env:USERPROFILE 'relative\jobs' } }
+        @{ Path = '%TEMP%\jobs'; Expected = { [System.IO.Path]::GetFullPath([Environment]::ExpandEnvironmentVariables('%TEMP%\jobs')) } }
+        @{ Path = 'C:\a\..\b'; Expected = { 'C:\b' } }
+    ) {
+        Resolve-RemoteJobPath -Path $Path | Should -Be (& $Expected)
+    }
+}
+
+Describe 'Get-RemoteJobDeclaration' {
+    It 'declares one job from the top-level options, with the defaults of POSIX' {
+        $params = @{ name = 'a'; command = 'x'; executable = 'pwsh.exe'; state = $null; recreate = $null; results = $null; jobs = $null }
+        $items = Get-RemoteJobDeclaration -Params $params
+        $items.Count | Should -Be 1
+        $items[0].name | Should -Be 'a'
+        $items[0].state | Should -Be 'started'
+        $items[0].recreate | Should -BeFalse
+        $items[0].results | Should -Be 'target'
+        $items[0].executable | Should -Be 'pwsh.exe'
+    }
+
+    It 'lets items of jobs take state, recreate and results from the task' {
+        $params = @{
+            state = 'finished'; recreate = $true; results = 'controller'
+            jobs = @(@{ name = 'a'; command = 'x' }, @{ name = 'b'; state = 'absent' })
+        }
+        $items = Get-RemoteJobDeclaration -Params $params
+        ($items | ForEach-Object { $_.state }) -join ',' | Should -Be 'finished,absent'
+        $items[0].recreate | Should -BeTrue
+        $items[1].results | Should -Be 'controller'
+    }
+
+    It 'accepts stopped and absent without a definition' {
+        { Get-RemoteJobDeclaration -Params @{ name = 'a'; state = 'absent' } } | Should -Not -Throw
+        { Get-RemoteJobDeclaration -Params @{ jobs = @(@{ name = 'a'; state = 'stopped' }) } } | Should -Not -Throw
+    }
+
+    It 'refuses <Label>' -ForEach @(
+        @{ Label = 'a negative wait_timeout'; Params = @{ name = 'a'; command = 'x'; wait_timeout = -1 }; Message = 'wait_timeout must not be negative*' }
+        @{ Label = 'an item without a name'; Params = @{ jobs = @(@{ command = 'x' }) }; Message = '*a job needs a non-empty name*' }
+        @{
+            Label = 'a name twice, in another case'; Message = '*the name A is declared twice*'
+            Params = @{ jobs = @(@{ name = 'a'; command = 'x' }, @{ name = 'A'; command = 'y' }) }
+        }
+        @{ Label = 'started without a definition'; Params = @{ name = 'a' }; Message = 'job a (state started): one of command or argv is required*' }
+        @{
+            Label = 'executable with argv'; Message = 'job a (state started): executable is the PowerShell*'
+            Params = @{ name = 'a'; argv = @('x.exe'); executable = 'pwsh.exe' }
+        }
+    ) {
+        { Get-RemoteJobDeclaration -Params $Params } | Should -Throw $Message
     }
 }
 
@@ -453,6 +551,48 @@ Describe 'Results' {
     }
 }
 
+Describe 'Waiting' {
+    BeforeAll {
+        $script:store = New-TestStore
+    }
+
+    It 'gives up after Timeout seconds on a job that runs, and says so' {
+        # A hand-made running job: its supervisor is this process, so it is not lost.
+        $job = New-TestJob -Store $store -Id 'w-running' -State 'running'
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        Wait-RemoteJob -Job @($job) -Timeout 0.5 | Should -BeTrue
+        $clock.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 0.4
+        Test-RemoteJobFinished -Job $job | Should -BeFalse
+    }
+
+    It 'returns at once when the jobs have finished, or with Any when one has' {
+        $done = New-TestJob -Store $store -Id 'w-done'
+        $running = New-TestJob -Store $store -Id 'w-running-2' -State 'running'
+        Test-RemoteJobFinished -Job $done | Should -BeTrue
+        Wait-RemoteJob -Job @($done) -Timeout 5 | Should -BeFalse
+        Wait-RemoteJob -Job @($done, $running) -Any -Timeout 5 | Should -BeFalse
+        Wait-RemoteJob -Job @() | Should -BeFalse
+    }
+
+    It 'leaves a finished job alone when asked to stop it' {
+        $done = New-TestJob -Store $store -Id 's-done'
+        Stop-RemoteJob -Job $done | Should -BeFalse
+        Test-Path -LiteralPath (Join-Path $done.Dir 'stop.json') | Should -BeFalse
+    }
+}
+
+Describe 'The supervisor script' {
+    It 'is the supervisor functions as text that parses' {
+        $text = & (Get-Module -Name _JobStore) { Get-RemoteJobSupervisorScript }
+        $errors = $null
+        $null = [System.Management.Automation.Language.Parser]::ParseInput($text, [ref]$null, [ref]$errors)
+        $errors | Should -BeNullOrEmpty
+        $text | Should -BeLike '*Function Invoke-RemoteJobSupervisor {*'
+        $text | Should -BeLike '*Function Lock-RemoteJob {*'
+        $text | Should -Not -BeLike '*Function Select-RemoteJob {*'
+    }
+}
+
 Describe 'Removing and retention' {
     BeforeEach {
         $script:store = New-TestStore
@@ -472,11 +612,13 @@ Describe 'Removing and retention' {
         Add-RemoteJobExpiry -Root $store.Root -Id $done.Id -Retention 0
         Add-RemoteJobExpiry -Root $store.Root -Id $running.Id -Retention 0
         Add-RemoteJobExpiry -Root $store.Root -Id 'later' -Retention 3600
-        $removed = Remove-RemoteJobExpired -Store $store
-        @($removed) -join ',' | Should -Be 'done'
+        $removed = @(Remove-RemoteJobExpired -Store $store)
+        $removed.Count | Should -Be 1
+        $removed[0] | Should -BeExactly 'done'
         Test-Path -LiteralPath $done.Dir | Should -BeFalse
         Test-Path -LiteralPath $running.Dir | Should -BeTrue
         @(Get-ChildItem -LiteralPath (Join-Path $store.Root '.expire')).Count | Should -Be 1
+        @(Remove-RemoteJobExpired -Store $store).Count | Should -Be 0
     }
 }
 
