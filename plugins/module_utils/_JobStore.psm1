@@ -1,6 +1,11 @@
 # Copyright: (c) 2026, remote.jobs contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
+# What this util needs, so Ansible ships it whatever a module lists: New-RemoteJobModule creates the
+# Ansible.Basic module, and the native work is in _JobNative.cs.
+#AnsibleRequires -CSharpUtil Ansible.Basic
+#AnsibleRequires -CSharpUtil ansible_collections.remote.jobs.plugins.module_utils._JobNative
+
 # The on-target job store for Windows hosts: the twin of plugins/module_utils/_jobstore.py, with the same folders,
 # files and JSON schema. Private to the collection: may change in any release.
 #
