@@ -86,15 +86,17 @@ def read_json(path, default=None):
     return data if isinstance(data, dict) else default
 
 
-def write_json_atomic(path, data):
-    """Write data to a temporary file beside path, fsync it, then rename it over path."""
+def write_json_atomic(path, data, durable=True):
+    """Write data to a temporary file beside path, then rename it over path: a reader sees the old or the new
+    content, never a mix. durable: fsync before the rename, so the new content also survives a crash."""
     tmp = '%s.tmp-%d-%s' % (path, os.getpid(), os.urandom(3).hex())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, 'wb') as handle:
             handle.write(json.dumps(data, sort_keys=True).encode('utf-8'))
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -1000,8 +1002,10 @@ class _Supervisor:
     def _prepare(self):
         """The job's folder (still under its temporary name): job.json, offsets.json, empty output files, reserve."""
         tmp_dir, record = self.tmp_dir, self.record
+        # Only job.json is fsynced here: a crash before the job ends makes it lost anyway (a new boot id), and
+        # missing offsets read as nothing received yet. The end (state.json) and every commit are fsynced.
         write_json_atomic(os.path.join(tmp_dir, 'job.json'), record)
-        write_json_atomic(os.path.join(tmp_dir, 'offsets.json'), {'stdout': 0, 'stderr': 0})
+        write_json_atomic(os.path.join(tmp_dir, 'offsets.json'), {'stdout': 0, 'stderr': 0}, durable=False)
         for name in ('stderr', '.lock') + (() if record['output_path'] else ('stdout',)):
             os.close(os.open(os.path.join(tmp_dir, name), os.O_WRONLY | os.O_CREAT, 0o600))
         with open(os.path.join(tmp_dir, '.reserve'), 'wb') as handle:
@@ -1055,7 +1059,7 @@ class _Supervisor:
                 mark_expiry(os.path.dirname(self.final_dir), record['id'], record.get('retention'))
             return
         state = dict(base, state='running', reason=None, pid=proc.pid, pid_start_time=proc_start_time(proc.pid))
-        write_json_atomic(os.path.join(self.tmp_dir, 'state.json'), state)
+        write_json_atomic(os.path.join(self.tmp_dir, 'state.json'), state, durable=False)
         if not self._publish(report_fd, state):
             terminate_tree(None, None, proc.pid, state['pid_start_time'], 0)
             proc.wait()
