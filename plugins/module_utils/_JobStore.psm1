@@ -839,6 +839,36 @@ Function ConvertTo-RemoteJobTime {
     [DateTime]::MinValue
 }
 
+Function Test-RemoteJobName {
+    <#
+    .SYNOPSIS
+    True when a job's name matches Pattern: equal ignoring case, or with Glob a -like wildcard pattern (*, ?, [...]).
+    .DESCRIPTION
+    A pattern -like cannot read (an unclosed "[") compares as plain text instead of failing the selection: fnmatch
+    on POSIX reads such a "[" as a plain character too. A job without a name matches nothing.
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param (
+        [AllowNull()][object]$Name,
+        [Parameter(Mandatory = $true)][AllowEmptyString()][string]$Pattern,
+        [switch]$Glob
+    )
+
+    if ($null -eq $Name) {
+        return $false
+    }
+    if (-not $Glob) {
+        return [string]$Name -eq $Pattern
+    }
+    try {
+        [string]$Name -like $Pattern
+    }
+    catch {
+        [string]$Name -eq $Pattern
+    }
+}
+
 Function Select-RemoteJob {
     <#
     .SYNOPSIS
@@ -901,7 +931,7 @@ Function Select-RemoteJob {
         foreach ($job in $jobs) {
             $jobName = $job.Spec['name']
             foreach ($pattern in $names) {
-                if ($null -ne $jobName -and $(if ($Glob) { $jobName -like $pattern } else { $jobName -eq $pattern })) {
+                if (Test-RemoteJobName -Name $jobName -Pattern $pattern -Glob:$Glob) {
                     $matching.Add($job)
                     break
                 }
@@ -909,7 +939,7 @@ Function Select-RemoteJob {
         }
         if ($Require) {
             foreach ($pattern in $names) {
-                $found = @($jobs | Where-Object { $(if ($Glob) { "$($_.Spec['name'])" -like $pattern } else { $_.Spec['name'] -eq $pattern }) })
+                $found = @($jobs | Where-Object { Test-RemoteJobName -Name $_.Spec['name'] -Pattern $pattern -Glob:$Glob })
                 if (-not $found.Count) {
                     throw [System.InvalidOperationException]::new("no job named $pattern in ${root}: list jobs with remote.jobs.info")
                 }
@@ -2296,6 +2326,6 @@ Export-ModuleMember -Function @(
     'Get-RemoteJobErrorMessage', 'Get-RemoteJobFetchPlan', 'Get-RemoteJobOffset', 'Get-RemoteJobTimestamp', 'Get-RemoteJobUtf8End',
     'Get-RemoteJobView', 'Initialize-RemoteJobStore', 'Invoke-RemoteJobSupervisor', 'Lock-RemoteJob', 'New-RemoteJobModule', 'Open-RemoteJobStore',
     'Read-RemoteJobJson', 'Read-RemoteJobOutput', 'Receive-RemoteJobOutput', 'Remove-RemoteJob', 'Remove-RemoteJobExpired', 'Resolve-RemoteJobPath',
-    'Select-RemoteJob', 'Start-RemoteJob', 'Stop-RemoteJob', 'Test-RemoteJobFinished', 'Test-RemoteJobMoreData', 'Test-RemoteJobStore',
-    'Update-RemoteJobLost', 'Update-RemoteJobState', 'Wait-RemoteJob', 'Write-RemoteJobJson'
+    'Select-RemoteJob', 'Start-RemoteJob', 'Stop-RemoteJob', 'Test-RemoteJobFinished', 'Test-RemoteJobMoreData', 'Test-RemoteJobName',
+    'Test-RemoteJobStore', 'Update-RemoteJobLost', 'Update-RemoteJobState', 'Wait-RemoteJob', 'Write-RemoteJobJson'
 )

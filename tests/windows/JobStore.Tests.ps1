@@ -374,6 +374,15 @@ Describe 'Selecting jobs' {
         Get-IdList (Select-RemoteJob -Store $store @Filter) | Should -Be $Expected
     }
 
+    It 'matches a name with an unclosed [ as plain text instead of failing' {
+        $job = New-TestJob -Store $store -Id 'bracket' -Name 'odd[name'
+        Test-RemoteJobName -Name 'odd[name' -Pattern 'odd[name' -Glob | Should -BeTrue
+        Test-RemoteJobName -Name 'ODD[NAME' -Pattern 'odd[name' | Should -BeTrue
+        Test-RemoteJobName -Name $null -Pattern '*' -Glob | Should -BeFalse
+        Get-IdList (Select-RemoteJob -Store $store -Name @('odd[name') -Glob) | Should -Be 'bracket'
+        Remove-RemoteJob -Job $job | Should -BeTrue
+    }
+
     It 'fails for a missing id or name only when required' {
         @(Select-RemoteJob -Store $store -Id 'nope').Count | Should -Be 0
         { Select-RemoteJob -Store $store -Id 'nope' -Require } | Should -Throw '*no job with id nope in*list jobs with remote.jobs.info'
