@@ -30,7 +30,9 @@ $script:States = @('running', 'completed', 'failed', 'stopped')
 $script:FinishedStates = @('completed', 'failed', 'stopped')
 $script:Streams = @('stdout', 'stderr')
 # The options a remote.jobs.job declaration passes to a start (_START_KEYS of _declare.py).
-$script:DeclarationStartKeys = @('name', 'command', 'executable', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'output_path', 'results_dir', 'retention', 'results')
+$script:DeclarationStartKeys = @(
+    'name', 'command', 'executable', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'output_path', 'results_dir', 'retention', 'results'
+)
 # Everyone, Authenticated Users, Users: a job root these may write to is refused.
 $script:OpenSids = @('S-1-1-0', 'S-1-5-11', 'S-1-5-32-545')
 # WriteData, AppendData, DeleteSubdirectoriesAndFiles, Delete, WRITE_DAC, WRITE_OWNER, GENERIC_ALL, GENERIC_WRITE

@@ -121,7 +121,10 @@ Describe 'Assert-RemoteJobArgument' {
         @{ Label = 'command with argv'; Verb = 'start'; Params = @{ command = 'x'; argv = @('y') }; Message = '*mutually exclusive*' }
         @{ Label = 'no command'; Verb = 'start'; Params = @{ name = 'x' }; Message = '*one of command or argv is required*' }
         @{ Label = 'an empty argv'; Verb = 'start'; Params = @{ argv = @() }; Message = '*argv must name a program*' }
-        @{ Label = 'executable with argv'; Verb = 'start'; Params = @{ argv = @('x.exe'); executable = 'pwsh.exe' }; Message = '*executable is the PowerShell that runs command*' }
+        @{
+            Label = 'executable with argv'; Verb = 'start'; Message = '*executable is the PowerShell that runs command*'
+            Params = @{ argv = @('x.exe'); executable = 'pwsh.exe' }
+        }
         @{
             Label = 'a bad retention before output_path, as POSIX checks them'; Verb = 'start'; Message = '*retention: expected a duration*'
             Params = @{ command = 'x'; retention = 'later'; output_path = 'C:\x.log'; results = 'controller' }

@@ -26,7 +26,8 @@ BeforeAll {
         Initialize-RemoteJobStore -Store $store
         $dir = Join-Path $store.Root $Id
         $null = New-Item -ItemType Directory -Path $dir
-        Write-RemoteJobJson -Path (Join-Path $dir 'job.json') -InputObject @{ schema = 1; id = $Id; name = $Name; command = 'Write-Output x'; results = 'target' }
+        $spec = @{ schema = 1; id = $Id; name = $Name; command = 'Write-Output x'; results = 'target' }
+        Write-RemoteJobJson -Path (Join-Path $dir 'job.json') -InputObject $spec
         $stamp = Get-RemoteJobTimestamp
         $state = @{ state = 'completed'; reason = 'exit'; rc = 0; started = $stamp; finished = $stamp; supervisor_pid = $PID }
         Write-RemoteJobJson -Path (Join-Path $dir 'state.json') -InputObject $state
