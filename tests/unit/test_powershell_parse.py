@@ -6,7 +6,9 @@ No PowerShell runs here: this is the check that runs on every test run. Pester t
 (tests/windows/, .github/workflows/windows.yml) exercise the code on a Windows runner. ansible-test's pslint
 (PSScriptAnalyzer) needs pwsh, so the layout rules of its settings that a parse tree can check are checked here:
 lines of at most 160 characters, no tabs or trailing white space, no semicolon ending a line, an opening brace on
-the line of its statement, and else/elseif/catch/finally on the line after a closing brace.
+the line of its statement, and else/elseif/catch/finally on the line after a closing brace; and one default rule
+that catches real bugs, PSPossibleIncorrectComparisonWithNull: $null goes on the left of -eq/-ne ($array -eq $null
+filters the array instead of testing it).
 """
 
 from __future__ import annotations
@@ -108,6 +110,14 @@ def layout_problems(source):
             found.append((row + 1, 'an opening brace on a line of its own (keep it on the line of its statement)'))
         elif node.type == '}' and after.strip().split(' ')[0].lower() in NEXT_LINE_KEYWORDS:
             found.append((row + 1, '%s after a closing brace (put it on the next line)' % after.strip().split(' ')[0]))
+        elif node.type == 'comparison_operator' or (node.parent is not None and node.parent.type == 'comparison_operator'):
+            comparison = node.parent if node.type != 'comparison_operator' else node
+            comparison = comparison.parent
+            operator = line[column:node.end_point[1]].lower()
+            right = comparison.named_children[-1] if comparison is not None and comparison.named_children else None
+            if operator.lstrip('-').lstrip('ci') in ('eq', 'ne') and right is not None and \
+                    source[right.start_byte:right.end_byte].strip().lower() == b'$null':
+                found.append((row + 1, '$null on the right of %s (put it on the left)' % operator))
     return sorted(set(found))
 
 
@@ -120,7 +130,8 @@ def test_layout(path):
 
 
 def test_layout_check_reports_problems():
-    source = (b'$a = 1;\nif ($a)\n{\n    $b = @{ x = 1; y = 2 }\n} else {\n\t$c = 3 \n}\n$d = "' + b'x' * 160 + b'"\n')
+    source = (b'$a = 1;\nif ($a -eq $null)\n{\n    $b = @{ x = 1; y = 2 }\n} else {\n\t$c = 3 \n}\n$d = "' + b'x' * 160 + b'"\n'
+              b'$ok = $null -ne $a\n')
     problems = {problem.split(' (')[0] for _line, problem in layout_problems(source)}
     assert problems == {'a semicolon ends the line', 'an opening brace on a line of its own', 'else after a closing brace',
-                        'a tab', 'trailing white space', 'longer than 160 characters'}, problems
+                        'a tab', 'trailing white space', 'longer than 160 characters', '$null on the right of -eq'}, problems
