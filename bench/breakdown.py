@@ -86,9 +86,9 @@ def _workers(folder):
     return records
 
 
-def instrumented(lab, label, tasks, hosts, cprofile=False):
+def instrumented(lab, label, tasks, hosts, cprofile=False, **env_extra):
     folder = tempfile.mkdtemp(prefix='prof-', dir=lab.base)
-    env = {'BENCH_PROFILE_DIR': folder}
+    env = dict(env_extra, BENCH_PROFILE_DIR=folder)
     if cprofile:
         env['BENCH_CPROFILE'] = '1'
     run = lab.play(label, tasks, hosts=hosts, env=env, command=list(INSTRUMENTED))
@@ -176,7 +176,7 @@ def target_side(lab, out):
     out += ['', 'Bare `python -c pass`: %.3f s.' % bare, '']
 
 
-def w4_profile(lab, out, mib):
+def w4_profile(lab, out, mib, compression=True):
     src = os.path.join(lab.base, 'w4-profile.txt')
     _write_big(src, mib * 1024 * 1024)
     t0 = time.monotonic()
@@ -191,9 +191,10 @@ def w4_profile(lab, out, mib):
                                                 'results_dir': results_dir}, 'register': 'started'},
         {'name': 'receive', 'remote.jobs.receive': {'id': '{{ started.id }}', 'wait': True, 'timeout': 600}},
     ]
-    run, workers, _ = instrumented(lab, 'W4 profile', tasks, hosts=1)
-    rows = breakdown(run, workers, out, '### 3. %d MiB results: controller receive (1 host), worker timers in seconds'
-                     % mib)
+    env = {} if compression else {'ANSIBLE_SSH_ARGS': '-o ControlMaster=auto -o ControlPersist=60s'}
+    run, workers, _ = instrumented(lab, 'W4 profile', tasks, hosts=1, **env)
+    rows = breakdown(run, workers, out, '### 3. %d MiB results: controller receive (1 host, ssh_args %s), worker '
+                     'timers in seconds' % (mib, 'with -C' if compression else 'without -C'))
     receive = [w for w in workers if w['task'] == 'receive'][0]
     calls = receive['calls']
     out += ['Calls inside the receive worker (start offset, duration), in order:', '']
@@ -269,6 +270,7 @@ def main(argv=None):
         breakdown(run_b, workers_b, out, '### 2b. Built-in async, 1 host, 5 x `sleep 2` (for contrast; the loop runs '
                   'in one worker, so its numbers are per task, not per item)')
         w4_profile(lab, out, args.w4_mib)
+        w4_profile(lab, out, args.w4_mib, compression=False)
         target_side(lab, out)
         if args.cprofile:
             _, _, folder = instrumented(lab, 'W1 cProfile', w1, hosts=3, cprofile=True)
