@@ -9,6 +9,7 @@ import getpass
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -93,17 +94,35 @@ class Sshd:
         """SIGKILL the listener and every sshd session process at once, as a dropped connection or a crashed
         sshd would. The processes the sessions started are not killed: nothing kills them in either case."""
         from ansible_collections.remote.jobs.plugins.module_utils._jobstore import descendants
+
+        def sshd_processes():
+            found = set()
+            for pid in descendants(self.proc.pid):
+                try:
+                    with open('/proc/%d/comm' % pid) as handle:
+                        if handle.read().strip() in ('sshd', 'sshd-session'):
+                            found.add(pid)
+                except OSError:
+                    pass
+            return found
+
+        # Stop first, kill after: a stopped process forks no new session, so a session being set up at this very
+        # moment cannot slip through (it would, between a listing and a kill, and keep its connection alive).
         victims = {self.proc.pid}
-        for pid in descendants(self.proc.pid):
-            try:
-                with open('/proc/%d/comm' % pid) as handle:
-                    if handle.read().strip() in ('sshd', 'sshd-session'):
-                        victims.add(pid)
-            except OSError:
-                pass
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        while True:
+            new = sshd_processes() - victims
+            if not new:
+                break
+            for pid in new:
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                except OSError:
+                    pass
+            victims |= new
         for pid in victims:
             try:
-                os.kill(pid, 9)
+                os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
         self.proc.wait(10)
