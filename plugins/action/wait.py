@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.remote.jobs.plugins.module_utils._args import DEFAULT_MAX_BYTES
+from ansible_collections.remote.jobs.plugins.module_utils._args import DEFAULT_MAX_BYTES, still_running
 from ansible_collections.remote.jobs.plugins.plugin_utils._action import JobsAction
 from ansible_collections.remote.jobs.plugins.plugin_utils._placement import Placement, set_jobs
 
@@ -18,9 +18,7 @@ class ActionModule(JobsAction):
             return result
         self._pull_finished(result, args, task_vars)
         if result.get('timed_out') and args['fail_on_timeout']:
-            running = [job['id'] for job in result.get('jobs', []) if job.get('state') == 'running']
-            result.update(failed=True, msg='%d of %d job(s) still running after %s seconds: %s' % (
-                len(running), len(result.get('jobs', [])), args['timeout'], ', '.join(running)))
+            result.update(failed=True, msg=still_running(result.get('jobs', []), args['timeout']))
         return result
 
     def _pull_finished(self, result, args, task_vars):

@@ -44,6 +44,12 @@ def job_result(views, changed, **extra):
     return result
 
 
+def still_running(views, timeout):
+    """The message of a wait that timed out with fail_on_timeout."""
+    running = [view['id'] for view in views if view.get('state') == 'running']
+    return '%d of %d job(s) still running after %s seconds: %s' % (len(running), len(views), timeout, ', '.join(running))
+
+
 def check_job_id(job_id):
     """Return job_id if it is a valid job id, else raise JobArgumentError. Called before any path is built."""
     if not isinstance(job_id, str) or not _JOB_ID_RE.fullmatch(job_id):

@@ -23,6 +23,7 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
     job_result,
     module_spec,
     one_line,
+    still_running,
 )
 from ansible_collections.remote.jobs.plugins.module_utils._jobstore import JobStore, JobStoreError
 
@@ -125,9 +126,7 @@ def _wait(store, p, check_mode):
     timed_out = store.wait(jobs, any_=p['any'], timeout=p['timeout'])
     views = [job.view() for job in jobs]
     if timed_out and p['fail_on_timeout']:
-        running = [v['id'] for v in views if v['state'] == 'running']
-        raise VerbFailed('%d of %d job(s) still running after %s seconds: %s' % (
-            len(running), len(views), p['timeout'], ', '.join(running)), jobs=views, timed_out=True)
+        raise VerbFailed(still_running(views, p['timeout']), jobs=views, timed_out=True)
     return job_result(views, False, timed_out=timed_out)
 
 
