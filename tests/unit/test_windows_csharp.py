@@ -237,8 +237,10 @@ class PowerShellUse:
                 cls = self.type_class(target)
             if cls is None:
                 continue
-            method = self.text(node.child_by_field_name('member') or [c for c in node.named_children
-                                                                        if c.type == 'member_name'][0])
+            member = node.child_by_field_name('member')
+            if member is None:
+                member = [c for c in node.named_children if c.type == 'member_name'][0]
+            method = self.text(member)
             arguments = [c for c in node.named_children if c.type == 'argument_list']
             count = 0
             if arguments:

@@ -150,7 +150,7 @@ def test_psm1_functions_are_defined_once_with_help_and_an_approved_verb():
     for name, nodes in sorted(psm1.functions().items()):
         if len(nodes) > 1:
             problems.append('%s defined %d times (%s)' % (name, len(nodes), ', '.join(psm1.where(n) for n in nodes)))
-        verb, _, noun = name.partition('-')
+        verb, _dash, noun = name.partition('-')
         if verb not in APPROVED_VERBS:
             problems.append('%s: %s is not an approved verb (Get-Verb)' % (name, verb))
         if not noun.startswith('RemoteJob'):
