@@ -77,12 +77,12 @@ def test_connection_cut_during_a_batch_start(lab, sshd, tmp_path):
     prefix = 'cutstart-' + uuid.uuid4().hex[:6]
     root = lab.roots['h2']
     jobs = [{'name': '%s-%d' % (prefix, i), 'command': 'sleep 3; echo %d' % i} for i in range(60)]
+    before = set(lab.job_dirs('h2'))  # other tests' jobs share this root
     proc = background(lab, tmp_path, [{'name': 'start', 'remote.jobs.start': {'jobs': jobs}}], hosts='h2')
 
     def some_started():
-        return os.path.isdir(root) and sum(1 for e in os.listdir(root) if not e.startswith('.')) >= 3
+        return os.path.isdir(root) and sum(1 for e in os.listdir(root) if not e.startswith('.') and e not in before) >= 3
 
-    before = set(lab.job_dirs('h2'))
     cut_when(sshd, proc, some_started)
     run = lab.play([
         {'name': 'info', 'remote.jobs.info': {'name': prefix + '-*'}, 'register': 'info'},
