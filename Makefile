@@ -37,13 +37,13 @@ $(LINK):
 	mkdir -p $(dir $(LINK))
 	ln -sfn ../../../.. $(LINK)
 
-# The integration tests start their own sshd on loopback; install OpenSSH when it is missing, and acl (setfacl,
-# which Ansible needs to become one unprivileged user from another) for the become test.
+# The integration tests start their own sshd on loopback; install OpenSSH when it is missing, and for the become
+# tests acl (setfacl, which Ansible needs to become one unprivileged user from another) and sudo.
 sshd:
 	@if ! command -v sshd >/dev/null 2>&1 && ! test -x /usr/sbin/sshd || ! command -v ssh >/dev/null 2>&1 \
-			|| ! command -v setfacl >/dev/null 2>&1; then \
+			|| ! command -v setfacl >/dev/null 2>&1 || ! command -v sudo >/dev/null 2>&1; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y openssh-server openssh-client acl; \
+		$$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y openssh-server openssh-client acl sudo; \
 	fi
 
 ## bench: the same work with remote.jobs and with built-in async, against a private sshd on loopback

@@ -55,24 +55,56 @@ def test_job_root_and_files_are_private(lab):
         assert stat.S_IMODE(os.stat(os.path.join(job_dir, entry)).st_mode) == 0o600, entry
 
 
-def test_become_runs_the_job_as_that_user_in_that_users_job_root(lab, sshd):
-    # Connect as one unprivileged user, become another (su with a password), as a real deployment would.
+SUDOERS = '/etc/sudoers.d/remote-jobs-tests'
+
+
+@pytest.fixture
+def sudoers():
+    yield SUDOERS
+    if os.path.exists(SUDOERS):
+        os.unlink(SUDOERS)
+
+
+def allow_sudo(connecting, become):
+    """connecting may run anything as become through sudo, with its own password (no NOPASSWD)."""
+    if not shutil.which('sudo') or not os.path.isdir(os.path.dirname(SUDOERS)):
+        pytest.skip('the sudo become test needs sudo (apt-get install sudo; make test installs it)')
+    rule = '%s ALL=(%s) ALL\n' % (connecting.pw_name, become.pw_name)
+    with open(SUDOERS + '.tmp', 'w') as handle:
+        handle.write(rule)
+    os.chmod(SUDOERS + '.tmp', 0o440)
+    os.replace(SUDOERS + '.tmp', SUDOERS)
+
+
+# su cannot pipeline, so Ansible runs the modules (AnsiballZ in a temporary folder); sudo pipelines, so the
+# action plugins take the direct path. Both must land the job in the become user's job root.
+@pytest.mark.usefixtures('sudoers')
+@pytest.mark.parametrize('method', ['su', 'sudo'])
+def test_become_runs_the_job_as_that_user_in_that_users_job_root(lab, sshd, method):
+    # Connect as one unprivileged user, become another (with a password), as a real deployment would.
     python = shutil.which('python3', path='/usr/bin:/usr/local/bin:/bin')
     if not python:
         pytest.skip('no system python3 for the test users (they cannot run this checkout\'s venv)')
     if not shutil.which('setfacl'):
         pytest.skip('becoming an unprivileged user from an unprivileged one needs setfacl (apt-get install acl)')
-    connecting = ensure_user(OTHER_USER)
+    connecting = ensure_user(OTHER_USER, password='rj-other-pass')
     become = ensure_user(BECOME_USER, password='rj-test-pass')
     authorize(connecting, sshd)
-    name = 'become-' + uuid.uuid4().hex[:6]
+    if method == 'sudo':
+        allow_sudo(connecting, become)
+    password = {'su': 'rj-test-pass', 'sudo': 'rj-other-pass'}[method]
+    name = 'become-%s-%s' % (method, uuid.uuid4().hex[:6])
     run = lab.play([
         {'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'id -un; echo secret-output'}},
         {'name': 'receive', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 60, 'keep': True}},
     ], hosts='h1', vars={'remote_jobs_root': '~/.ansible_jobs', 'ansible_user': OTHER_USER,
-                         'ansible_python_interpreter': python, 'ansible_become': True, 'ansible_become_method': 'su',
-                         'ansible_become_user': BECOME_USER, 'ansible_become_password': 'rj-test-pass'})
+                         'ansible_python_interpreter': python, 'ansible_become': True, 'ansible_become_method': method,
+                         'ansible_become_user': BECOME_USER, 'ansible_become_password': password},
+                   extra_args=['-vvv'])
     assert run.rc == 0, run.output
+    direct = 'remote.jobs: running start directly' in run.output
+    assert direct is (method == 'sudo'), 'su runs the modules, sudo the direct path'
+    assert password not in run.output, 'the become password is never shown'
     received = run.result('receive')
     assert received['stdout'] == '%s\nsecret-output\n' % BECOME_USER, 'the job runs as the become user'
     root = os.path.join(become.pw_dir, '.ansible_jobs')
