@@ -16,18 +16,24 @@ import uuid
 USING_MODULE = re.compile(r'Using module file \S*/remote/jobs/plugins/modules/(\w+)\.py')
 DIRECT = re.compile(r'remote\.jobs: running (\w+) directly with ')
 
+# A no_log value: Ansible masks it wherever it appears in the task's result, so it must not be a common word.
+STDIN = 'stdin-value-5f3a'
+
 # Fields whose values differ from run to run (ids, times, pids, paths); everything else must be equal.
 VOLATILE = {'id', 'name', 'pid', 'pid_start_time', 'supervisor_pid', 'supervisor_start_time', 'started', 'finished',
             'created', 'ids', 'stdout_path', 'stderr_path', 'location', 'boot_id', 'duration', 'dest', 'age'}
 
 
-def _tasks(tag, secret):
+def _tasks(tag, secret, go):
+    """go: a file the first job waits for, so start sees it running on both paths (its result is compared)."""
     name = 'direct-%s-%s' % (tag, uuid.uuid4().hex[:6])
     return [
         {'name': 'start', 'remote.jobs.start': {'jobs': [
-            {'name': name, 'command': 'printf "%s %s" "$(printf %s "$TOKEN" | wc -c)" "$(cat)"; echo oops >&2; exit 3',
-             'env': {'TOKEN': secret}, 'stdin': 'in'},
+            {'name': name, 'command': 'while [ ! -e %s ]; do sleep 0.05; done; printf "%%s %%s" "$(printf %%s "$TOKEN" '
+                                      '| wc -c)" "$(cat)"; echo oops >&2; exit 3' % go,
+             'env': {'TOKEN': secret}, 'stdin': STDIN},
             {'name': name + '-long', 'command': 'sleep 60'}]}, 'register': 'started'},
+        {'name': 'go', 'ansible.builtin.file': {'path': go, 'state': 'touch'}},
         {'name': 'wait', 'remote.jobs.wait': {'name': name, 'timeout': 60}},
         {'name': 'receive', 'remote.jobs.receive': {'name': name}},
         {'name': 'info', 'remote.jobs.info': {'name': [name, name + '-long']}},
@@ -48,7 +54,10 @@ def _stable(value):
 
 
 def _play(lab, tag, secret, **kwargs):
-    run = lab.play(_tasks(tag, secret), hosts='h1,h2', extra_args=['-vvv'], **kwargs)
+    go = os.path.join(lab.base, 'go-direct')  # the same path on every run: the command is compared too
+    if os.path.exists(go):
+        os.unlink(go)
+    run = lab.play(_tasks(tag, secret, go), hosts='h1,h2', extra_args=['-vvv'], **kwargs)
     assert run.rc == 0, run.output
     assert secret not in run.output and secret not in json.dumps(run.records), 'the env value reached the output'
     return run
@@ -71,7 +80,7 @@ def test_direct_and_module_paths_agree(lab):
             assert _stable(ours) == _stable(theirs), '%s on %s differs:\n%s\n%s' % (task, host, ours, theirs)
 
     received = direct.result('receive')
-    assert received['stdout'] == '%d in' % len(secret) and received['stderr'] == 'oops\n' and received['rc'] == 3
+    assert received['stdout'] == '%d %s' % (len(secret), STDIN) and received['stderr'] == 'oops\n' and received['rc'] == 3
     assert direct.status('bad id') == 'failed' and 'invalid job id' in direct.result('bad id')['msg']
     # env values are no_log: the invocation (compared above) shows them masked, as AnsibleModule does.
     start_args = direct.result('start')['invocation']['module_args']
@@ -83,7 +92,7 @@ def test_module_path_without_pipelining(lab):
     run = _play(lab, 'nopipe', secret, env={'ANSIBLE_PIPELINING': 'False'})
     assert not DIRECT.findall(run.output)
     assert set(USING_MODULE.findall(run.output)) == {'start', 'wait', 'receive', 'info', 'stop', 'job', 'remove'}
-    assert run.result('receive')['stdout'] == '%d in' % len(secret)
+    assert run.result('receive')['stdout'] == '%d %s' % (len(secret), STDIN)
     assert run.result('declare')['stdout'] == 'declared\n'
 
 
