@@ -94,13 +94,13 @@ def test_become_runs_the_job_as_that_user_in_that_users_job_root(lab, sshd, meth
         allow_sudo(connecting, become)
     password = {'su': 'rj-test-pass', 'sudo': 'rj-other-pass'}[method]
     name = 'become-%s-%s' % (method, uuid.uuid4().hex[:6])
+    play_vars = {'remote_jobs_root': '~/.ansible_jobs', 'ansible_user': OTHER_USER, 'ansible_python_interpreter': python,
+                 'ansible_become': True, 'ansible_become_method': method, 'ansible_become_user': BECOME_USER,
+                 'ansible_become_password': password}
     run = lab.play([
         {'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'id -un; echo secret-output'}},
         {'name': 'receive', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 60, 'keep': True}},
-    ], hosts='h1', vars={'remote_jobs_root': '~/.ansible_jobs', 'ansible_user': OTHER_USER,
-                         'ansible_python_interpreter': python, 'ansible_become': True, 'ansible_become_method': method,
-                         'ansible_become_user': BECOME_USER, 'ansible_become_password': password},
-                   extra_args=['-vvv'])
+    ], hosts='h1', vars=play_vars, extra_args=['-vvv'])
     assert run.rc == 0, run.output
     direct = 'remote.jobs: running start directly' in run.output
     assert direct is (method == 'sudo'), 'su runs the modules, sudo the direct path'
