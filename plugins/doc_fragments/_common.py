@@ -44,6 +44,10 @@ attributes:
 notes:
   - The action plugin validates every argument on the controller before anything runs on the target, and runs
     C(remote.jobs.win_<verb>) instead when the connection's shell is PowerShell.
+  - On POSIX targets, when the connection pipelines, the action plugin runs this module's code directly in the
+    Python Ansible would use for the module (same interpreter, environment and become), without building an
+    AnsiballZ payload; results are the same. Set the host variable C(remote_jobs_direct=false) to run the module
+    itself.
 '''
 
     # id / name selectors
