@@ -239,6 +239,8 @@ INTERNAL = {
     # _commit: [{id, stream, start, end}] ranges the controller fetched and verified.
     'receive': dict(_final=dict(type='bool', default=True), _plan=dict(type='bool', default=False),
                     _commit=dict(type='list', elements='dict')),
+    # _plan: when the wait ended, describe the new output of ended results=controller jobs as pieces to fetch.
+    'wait': dict(_plan=dict(type='bool', default=False)),
 }
 
 

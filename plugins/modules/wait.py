@@ -29,6 +29,12 @@ options:
     description: Fail the task when O(timeout) passes with jobs still running.
     type: bool
     default: false
+  _plan:
+    description:
+      - Internal, set by the action plugin; never set it in a task. When the wait ends, describe the new output of
+        ended O(remote.jobs.start#module:results=controller) jobs as pieces for the controller to fetch.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full

@@ -15,6 +15,9 @@ $spec = @{
         job_root = @{ type = 'str' }
         name = @{ type = 'list'; elements = 'str' }
         timeout = @{ type = 'float' }
+        # Internal (INTERNAL in _args.py): only the action plugin passes it. When the wait ended, describe the new
+        # output of ended results=controller jobs as pieces to fetch, which saves the action plugin a call.
+        _plan = @{ type = 'bool'; default = $false }
     }
     required_one_of = @(, @('id', 'name'))
     supports_check_mode = $true
@@ -29,6 +32,17 @@ $jobs = $context.Jobs
 try {
     $timedOut = Wait-RemoteJob -Job $jobs -Any:$params.any -Timeout $params.timeout
     $views = @(foreach ($job in $jobs) { Get-RemoteJobView -Job $job })
+    if ($params._plan -and -not $timedOut -and -not $module.CheckMode) {
+        $jobList = @($jobs)
+        for ($i = 0; $i -lt $jobList.Count; $i++) {
+            $view = $views[$i]
+            if ($jobList[$i].Spec['results'] -eq 'controller' -and $view.state -ne 'running' -and $view.has_more_data) {
+                # As in win_receive: the function returns its pieces as one array (", $pieces.ToArray()").
+                $pieces = Get-RemoteJobFetchPlan -Job $jobList[$i]
+                $view['pieces'] = $pieces
+            }
+        }
+    }
 }
 catch {
     $module.FailJson("waiting for the jobs failed: $_", $_)

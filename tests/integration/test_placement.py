@@ -77,8 +77,13 @@ def test_results_controller_incremental_fetch_and_drop(lab, tmp_path):
         {'name': 'wait', 'remote.jobs.wait': {'name': name, 'timeout': 30}},
         {'name': 'r2', 'remote.jobs.receive': {'name': name}},
         {'name': 'info', 'remote.jobs.info': {'name': name}},
-    ], hosts='h1,h2')
+    ], hosts='h1,h2', extra_args=['-vvv'])
     assert run.rc == 0, run.output
+    # The wait that saw the jobs end described their output itself: per host one wait call and one commit,
+    # no separate receive call to describe the pieces first.
+    wait_section = run.output.split('TASK [wait]', 1)[1].split('TASK [r2]', 1)[0]
+    assert wait_section.count('remote.jobs: running wait directly') == 2, wait_section
+    assert wait_section.count('remote.jobs: running receive directly') == 2, wait_section
     whole_out = ''.join('line %d\n' % i for i in range(1, 21))
     whole_err = ''.join('err %d\n' % i for i in range(1, 21))
     for host in ('h1', 'h2'):
@@ -90,6 +95,7 @@ def test_results_controller_incremental_fetch_and_drop(lab, tmp_path):
         assert r1['fetched_bytes'] == len(r1['stdout']) + len(r1['stderr'])
         waited = run.result('wait', host)
         assert waited['state'] == 'completed' and waited['has_more_data'] is False, 'wait pulled the rest'
+        assert 'pieces' not in waited and all('pieces' not in job for job in waited['jobs'])
         assert waited['fetched_bytes'] == len(whole_out) + len(whole_err) - r1['fetched_bytes']
         assert run.result('r2', host)['fetched_bytes'] == 0, 'only bytes not fetched before travel'
         assert (dest / 'stdout').read_text() == whole_out
