@@ -38,7 +38,12 @@ FILES = powershell_files()
 
 def problems(source):
     """(line, column, kind, text) of every ERROR and MISSING node in source (bytes)."""
-    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_pwsh.language()))
+    return error_nodes(tree_sitter.Parser(tree_sitter.Language(tree_sitter_pwsh.language())), source)
+
+
+def error_nodes(parser, source):
+    """(line, column, kind, text) of every ERROR and MISSING node when parser (any tree-sitter grammar) parses
+    source (bytes). test_windows_csharp.py uses it for the C# file."""
     found = []
     todo = [parser.parse(source).root_node]
     while todo:

@@ -26,6 +26,8 @@ import tree_sitter
 import tree_sitter_c_sharp
 import tree_sitter_pwsh
 
+from test_powershell_parse import error_nodes
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CS_FILE = os.path.join(ROOT, 'plugins', 'module_utils', '_JobNative.cs')
 NAMESPACE = 'ansible_collections.remote.jobs.plugins.module_utils._JobNative'
@@ -88,18 +90,7 @@ def _read(path):
 
 def parse_problems(source):
     """(line, column, kind, text) of every ERROR and MISSING node of C# source (bytes)."""
-    found = []
-    todo = [_cs_parser().parse(source).root_node]
-    while todo:
-        node = todo.pop()
-        if node.type == 'ERROR' or node.is_missing:
-            text = source[node.start_byte:node.end_byte].decode('utf-8', errors='replace').splitlines()
-            found.append((node.start_point[0] + 1, node.start_point[1] + 1, 'MISSING' if node.is_missing else 'ERROR',
-                          (text[0] if text else node.type)[:80]))
-            if node.type == 'ERROR':
-                continue
-        todo.extend(node.children)
-    return sorted(found)
+    return error_nodes(_cs_parser(), source)
 
 
 def newer_syntax(source):
