@@ -61,8 +61,10 @@ class JobStoreError(Exception):
 
 # --- small helpers ----------------------------------------------------------------------------------------------
 
-def now_iso():
-    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3] + 'Z'
+def now_iso(moment=None):
+    """moment (an aware datetime; default: now) as UTC ISO 8601 with milliseconds, e.g. 2026-11-24T21:36:00.123Z."""
+    moment = moment or datetime.datetime.now(datetime.timezone.utc)
+    return moment.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3] + 'Z'
 
 
 def parse_iso(value):
@@ -642,11 +644,11 @@ class JobStore:
     def _next_created(self):
         """now_iso(), but later than the previous job of this batch: the batch lists in its own order."""
         now = datetime.datetime.now(datetime.timezone.utc)
-        last = getattr(self, '_created', None)
+        last = self._created
         if last is not None and now <= last + datetime.timedelta(milliseconds=1):
             now = last + datetime.timedelta(milliseconds=1)
         self._created = now
-        return now.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3] + 'Z'
+        return now_iso(now)
 
     def _launch(self, spec):
         """Prepare a job's folder under a temporary name and fork its supervisor; returns the _Launch."""
