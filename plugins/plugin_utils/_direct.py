@@ -162,8 +162,8 @@ def run(action, verb, module_args, task_vars):
                 host=task_vars.get('inventory_hostname'))
     res = action._low_level_execute_command(cmd, sudoable=True, in_data=script(request))
     result = remove_values(_parse(verb, res), secrets)
-    shown = {k: v for k, v in params.items() if not k.startswith('_')}
-    result['invocation'] = dict(module_args=remove_values(shown, secrets))
+    # As AnsibleModule reports it; the action plugin hides the internal options, as it does for the modules.
+    result['invocation'] = dict(module_args=remove_values(params, secrets))
     if getattr(action, '_discovered_interpreter_key', None):
         result.setdefault('ansible_facts', {})[action._discovered_interpreter_key] = action._discovered_interpreter
     return result
