@@ -25,6 +25,7 @@ remote_jobs_direct is false, the module runs as usual: both paths run the same _
 
 from __future__ import annotations
 
+import functools
 import json
 
 from ansible import constants as C
@@ -56,7 +57,9 @@ def define(name, source):
 '''
 
 
+@functools.lru_cache(maxsize=None)
 def _source(module):
+    """A module_utils file's text, read once per worker (a sliced wait and its commit send it again)."""
     with open(module.__file__, 'rb') as handle:
         return handle.read().decode('utf-8')
 
