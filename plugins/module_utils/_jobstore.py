@@ -24,19 +24,13 @@ from __future__ import annotations
 import datetime
 import errno
 import fcntl
-import fnmatch
-import hashlib
 import json
 import os
-import select
-import shlex
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
+
+# Every verb runs in a fresh Python on the target, so what a verb does not need is imported where it is used:
+# fnmatch, hashlib, select, shlex, shutil, signal, subprocess and threading cost several milliseconds per call.
 
 from ansible_collections.remote.jobs.plugins.module_utils._args import (
     FINISHED_STATES,
@@ -128,6 +122,7 @@ def _proc_stat(pid):
             return None
         fields = data[data.rindex(b')') + 2:].split()
         return fields[0].decode(), fields[19].decode()
+    import subprocess
     try:
         out = subprocess.run(['ps', '-o', 'stat=', '-o', 'lstart=', '-p', str(pid)], check=False,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10).stdout.decode().strip()
@@ -175,6 +170,7 @@ def _children_map():
                 continue
             children.setdefault(int(fields[1]), []).append(int(entry))
         return children
+    import subprocess
     try:
         out = subprocess.run(['ps', '-A', '-o', 'pid=', '-o', 'ppid=', '-o', 'stat='], check=False,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10).stdout.decode()
@@ -230,6 +226,7 @@ def terminate_tree(supervisor_pid, supervisor_start, pid, pid_start, grace):
             except OSError:
                 pass
 
+    import signal
     pids = tree()
     kill_group(signal.SIGTERM)
     _signal_pids(pids, signal.SIGTERM)
@@ -246,29 +243,44 @@ def terminate_tree(supervisor_pid, supervisor_start, pid, pid_start, grace):
         pids = tree()
 
 
+_LIBC = []
+
+
+def _libc():
+    """The C library through ctypes on Linux, else None; loaded once per process (start loads it before it forks,
+    so the supervisors do not each pay for importing ctypes)."""
+    if not _LIBC:
+        libc = None
+        if sys.platform.startswith('linux'):
+            try:
+                import ctypes
+                libc = ctypes.CDLL(None, use_errno=True)
+                libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+            except (OSError, AttributeError, ImportError):
+                libc = None
+        _LIBC.append(libc)
+    return _LIBC[0]
+
+
 def _set_child_subreaper():
-    if not sys.platform.startswith('linux'):
-        return
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError, ImportError):
-        pass
+    libc = _libc()
+    if libc is not None:
+        try:
+            libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        except AttributeError:
+            pass
 
 
 def punch_hole(path, length):
     """Free the disk blocks of the first length bytes of path, keeping its size (Linux; best effort).
 
     Reads of that range return zeros afterwards; the appending writer is not disturbed."""
-    if not sys.platform.startswith('linux'):
+    libc = _libc()
+    if libc is None:
         return False
     try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
         fd = os.open(path, os.O_WRONLY)
-    except (OSError, AttributeError, ImportError):
+    except OSError:
         return False
     try:
         return libc.fallocate(fd, 0x01 | 0x02, 0, length) == 0  # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
@@ -287,6 +299,17 @@ def _close_fds(keep):
                 os.close(fd)
             except OSError:
                 pass
+
+
+def _quoted(argv):
+    """argv as one shell-quoted command line, for display."""
+    import shlex
+    return ' '.join(shlex.quote(a) for a in argv)
+
+
+def _rmtree(path):
+    import shutil
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _utf8_safe_end(data):
@@ -458,7 +481,7 @@ class Job:
             'reason': st.get('reason'),
             'has_more_data': self.has_more_data(),
             'location': spec.get('location'),
-            'command': spec.get('command') if argv is None else ' '.join(shlex.quote(a) for a in argv),
+            'command': spec.get('command') if argv is None else _quoted(argv),
             'argv': argv,
             'chdir': spec.get('chdir'),
             'timeout': spec.get('timeout'),
@@ -483,7 +506,7 @@ class JobStore:
         if not root:
             raise JobStoreError('job_root is empty: give a folder for the job store, or leave it unset for ~/.ansible_jobs')
         self.root = os.path.abspath(os.path.expanduser(root))
-        self.location = socket.gethostname()
+        self.location = os.uname().nodename
 
     # root checks
     def _check_root(self):
@@ -560,6 +583,8 @@ class JobStore:
         else:
             jobs = [Job(self, job_id) for job_id in self.all_ids()]
         if names:
+            import fnmatch
+
             def name_matches(job):
                 name = job.spec.get('name')
                 if name is None:
@@ -621,6 +646,7 @@ class JobStore:
         are in flight while start collects their reports. A job that cannot be started stops the batch: the
         jobs already in flight are collected (they run), later ones are not started, and the error is raised."""
         self.ensure_root()
+        _preload_for_supervisors()
         launched, started, flight, error = [], set(), _Flight(), None
         self._created = None
         for spec in specs:
@@ -685,7 +711,7 @@ class JobStore:
         try:
             read_fd, pid = _fork_supervisor(tmp_dir, final_dir, record, spec)
         except BaseException:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
+            _rmtree(tmp_dir)
             raise
         return _Launch(job_id, tmp_dir, read_fd, pid)
 
@@ -760,12 +786,13 @@ class JobStore:
         pieces = []
         pieces_dir = job.path('.pieces')
         with job.lock():
-            shutil.rmtree(pieces_dir, ignore_errors=True)
+            _rmtree(pieces_dir)
             offsets, sizes = job.offsets(), job._sizes()
             for stream, path in (('stdout', job.stdout_path), ('stderr', job.stderr_path)):
                 start, end = offsets[stream], sizes[stream]
                 if end <= start:
                     continue
+                import hashlib
                 digest = hashlib.sha256()
                 source = path
                 with open(path, 'rb') as src:
@@ -811,7 +838,8 @@ class JobStore:
                         new[stream] = end
             if new != offsets:
                 write_json_atomic(job.path('offsets.json'), new)
-            shutil.rmtree(job.path('.pieces'), ignore_errors=True)
+            if os.path.isdir(job.path('.pieces')):
+                _rmtree(job.path('.pieces'))
             if job.spec.get('results') == 'controller':
                 self._drop_fetched(job, new)
         return accepted
@@ -870,7 +898,7 @@ class JobStore:
             os.rename(job.dir, trash)
         except FileNotFoundError:
             return False
-        shutil.rmtree(trash, ignore_errors=True)
+        _rmtree(trash)
         return True
 
 
@@ -893,6 +921,14 @@ def _timestamp(iso):
 
 
 # --- the supervisor ---------------------------------------------------------------------------------------------
+
+def _preload_for_supervisors():
+    """Import what supervisors use before forking them, so each does not import it again."""
+    import select  # noqa: F401  pylint: disable=unused-import
+    import subprocess  # noqa: F401  pylint: disable=unused-import
+    import threading  # noqa: F401  pylint: disable=unused-import
+    _libc()
+
 
 def _fork_supervisor(tmp_dir, final_dir, record, spec):
     """Double-fork a detached supervisor; return (the read end of the pipe it reports on, the pid to reap).
@@ -953,6 +989,7 @@ class _Flight:
 
     def collect_one(self, started):
         """Wait until one launch has reported; add its id to started. Returns a JobStoreError or None."""
+        import select
         while True:
             now = time.monotonic()
             late = [launch for launch in self.launches.values() if launch.deadline <= now]
@@ -973,7 +1010,7 @@ class _Flight:
         os.close(launch.read_fd)
         os.waitpid(launch.pid, 0)
         if 'fatal' in report:
-            shutil.rmtree(launch.tmp_dir, ignore_errors=True)
+            _rmtree(launch.tmp_dir)
             return JobStoreError('job %s could not be started: %s' % (launch.job_id, report['fatal']))
         started.add(launch.job_id)
         return None
@@ -1020,6 +1057,8 @@ class _Supervisor:
         return None
 
     def run(self, report_fd):
+        import subprocess
+        import threading
         try:
             problem = self._prepare()
         except OSError as exc:
