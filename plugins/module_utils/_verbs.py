@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 
 from ansible_collections.remote.jobs.plugins.module_utils._args import (
     DEFAULT_GRACE,
@@ -220,14 +219,17 @@ def run(verb, params, check_mode=False, diff=False):
 
 
 def main(request):
-    """The direct path's entry point: request = {verb, params, check_mode, diff}; prints the result as JSON."""
+    """The direct path's entry point: request = {verb, params, check_mode, diff}; prints the result as JSON and
+    returns it."""
     try:
         result = run(request['verb'], request['params'], request.get('check_mode', False), request.get('diff', False))
     except VerbFailed as exc:
         result = dict(exc.fields, failed=True, msg=exc.msg)
     except Exception as exc:  # a bug, not bad input: say so on one line, the traceback for -vvv
+        import traceback
         result = dict(failed=True, msg=one_line('remote.jobs %s failed on the target: %s: %s' % (
             request.get('verb'), type(exc).__name__, exc)), exception=traceback.format_exc())
     result.setdefault('changed', False)
     sys.stdout.write(json.dumps(result))
     sys.stdout.flush()
+    return result

@@ -26,6 +26,7 @@ remote_jobs_direct is false, the module runs as usual: both paths run the same _
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 
 from ansible import constants as C
@@ -44,35 +45,88 @@ PACKAGE = 'ansible_collections.remote.jobs.plugins.module_utils'
 # In import order; _declare only for remote.jobs.job.
 _SOURCES = ((_args, '_args'), (_jobstore, '_jobstore'), (_declare, '_declare'), (_verbs, '_verbs'))
 
-_BOOT = '''import json, sys, types
+# The program's head. Compiling the ~70 KiB of verb code is a quarter of a call's Python time, so a successful call
+# leaves the compiled code in <job_root>/.code/ (a folder of the user's own private job root, 0700, files 0600)
+# and later calls load it from there. An entry is named after the source's sha256 and the interpreter's cache tag,
+# so another collection version or Python compiles afresh (and replaces the entry); a missing, unreadable or foreign
+# cache just means compiling. Nothing is written by a failed call, in check mode, or when the job root does not
+# exist yet or is not the user's own.
+_BOOT = r"""import json, marshal, os, sys, types
+REQUEST = json.loads(%(request)r)
 for name in %(packages)r:
     package = types.ModuleType(name)
     package.__path__ = []
     sys.modules[name] = package
-def define(name, source):
+def private(path):
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return (st.st_mode & 0o170000) == 0o040000 and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+ROOT = os.path.expanduser(REQUEST['params'].get('job_root') or %(default_root)r)
+TAG = sys.implementation.cache_tag
+CACHE = os.path.join(ROOT, '.code') if TAG and private(ROOT) else None
+FRESH = []
+def define(name, key, source):
     module = types.ModuleType(name)
     module.__file__ = '<remote.jobs %%s>' %% name
     sys.modules[name] = module
-    exec(compile(source, module.__file__, 'exec'), module.__dict__)
-'''
+    entry = '%%s-%%s.%%s' %% (name.rsplit('.', 1)[1], key, TAG)
+    code = None
+    if CACHE and private(CACHE):
+        try:
+            with open(os.path.join(CACHE, entry), 'rb') as handle:
+                code = marshal.load(handle)
+        except Exception:
+            code = None
+    if code is None:
+        code = compile(source, module.__file__, 'exec')
+        FRESH.append((entry, code))
+    exec(code, module.__dict__)
+def keep_compiled():
+    try:
+        if not os.path.lexists(CACHE):
+            os.mkdir(CACHE, 0o700)
+        if not private(CACHE):
+            return
+        for entry, code in FRESH:
+            stale = entry.split('-', 1)[0] + '-'
+            for old in os.listdir(CACHE):
+                if old.startswith(stale) and old.endswith('.' + TAG):
+                    os.unlink(os.path.join(CACHE, old))
+            temporary = os.path.join(CACHE, '.%%s.%%d' %% (entry, os.getpid()))
+            with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'wb') as handle:
+                marshal.dump(code, handle)
+            os.replace(temporary, os.path.join(CACHE, entry))
+    except OSError:
+        pass
+"""
+_END = """RESULT = sys.modules[%(verbs)r].main(REQUEST)
+if FRESH and CACHE and not REQUEST['check_mode'] and not RESULT.get('failed'):
+    keep_compiled()
+"""
 
 
 @functools.lru_cache(maxsize=None)
 def _source(module):
-    """A module_utils file's text, read once per worker (a sliced wait and its commit send it again)."""
+    """A module_utils file's text and the key of its compiled form, read once per worker (a sliced wait and its
+    commit send it again)."""
     with open(module.__file__, 'rb') as handle:
-        return handle.read().decode('utf-8')
+        data = handle.read()
+    return data.decode('utf-8'), hashlib.sha256(data).hexdigest()[:20]
 
 
 def script(request):
     """The Python program sent to the target: the verb's code plus the request (arguments included)."""
     parts = PACKAGE.split('.')
-    lines = [_BOOT % {'packages': ['.'.join(parts[:i]) for i in range(1, len(parts) + 1)]}]
+    lines = [_BOOT % {'request': json.dumps(request, default=str), 'default_root': _verbs.DEFAULT_JOB_ROOT,
+                      'packages': ['.'.join(parts[:i]) for i in range(1, len(parts) + 1)]}]
     for module, leaf in _SOURCES:
         if leaf == '_declare' and request['verb'] != 'job':
             continue
-        lines.append('define(%r, %r)\n' % ('%s.%s' % (PACKAGE, leaf), _source(module)))
-    lines.append("sys.modules[%r].main(json.loads(%r))\n" % ('%s._verbs' % PACKAGE, json.dumps(request, default=str)))
+        text, key = _source(module)
+        lines.append('define(%r, %r, %r)\n' % ('%s.%s' % (PACKAGE, leaf), key, text))
+    lines.append(_END % {'verbs': '%s._verbs' % PACKAGE})
     return ''.join(lines).encode('utf-8')
 
 

@@ -208,10 +208,11 @@ class Lab:
         return Run(proc.returncode, proc.stdout.decode('utf-8', 'replace'), records, run_dir)
 
     def job_dirs(self, host):
+        """Everything in the host's job root but the direct path's compiled-code cache (.code, not a job)."""
         root = self.roots[host]
         if not os.path.isdir(root):
             return []
-        return sorted(os.listdir(root))
+        return sorted(entry for entry in os.listdir(root) if entry != '.code')
 
     def read_state(self, host, job_id):
         with open(os.path.join(self.roots[host], job_id, 'state.json')) as handle:

@@ -103,7 +103,8 @@ def test_installed_collection_runs_the_demo(collections, tmp_path):
                cwd=str(tmp_path), timeout=600, ANSIBLE_COLLECTIONS_PATH=str(collections))
     assert 'failed=0' in run.stdout and 'unreachable=0' in run.stdout, run.stdout
     assert 'ok=' in run.stdout and 'localhost' in run.stdout
-    assert os.listdir(str(job_root)) == [], 'the demo removes its jobs'
+    # What may stay is the compiled-code cache of the direct path (localhost pipelines), never a job.
+    assert [entry for entry in os.listdir(str(job_root)) if entry != '.code'] == [], 'the demo removes its jobs'
 
 
 # --- execution environment ------------------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ def test_start_job_items_are_checked_for_infinite_numbers_too():
     assert result['failed'] and calls == [] and result['msg'].startswith('jobs[0].timeout must be a finite number')
 
 
-def run_direct(verb, args, tmp_path, windows=False, **task_vars):
+def run_direct(verb, args, tmp_path, windows=False, check_mode=False, **task_vars):
     """Run an action with pipelining on; the direct path's program really runs, in this Python, on this machine."""
     import subprocess
     import sys
@@ -128,6 +128,7 @@ def run_direct(verb, args, tmp_path, windows=False, **task_vars):
     conn = connection('winrm' if windows else 'ssh', None)
     task = Task()
     task.args = dict(args)
+    task.check_mode = check_mode
     loader = DataLoader()
     action = action_loader.get('remote.jobs.%s' % verb, task=task, connection=conn, play_context=PlayContext(),
                                loader=loader, templar=Templar(loader), shared_loader_obj=None)
@@ -194,3 +195,75 @@ def test_direct_path_bad_input_and_switch(tmp_path):
     result, sent, modules = run_direct('stop', {'id': 'missing'}, tmp_path)
     assert result['failed'] and len(sent) == 1, result
     assert result['msg'].startswith('no job with id missing') and '\n' not in result['msg'], result['msg']
+
+
+def _code_cache(tmp_path):
+    folder = tmp_path / 'root' / '.code'
+    return {p.name: p for p in folder.iterdir()} if folder.is_dir() else {}
+
+
+def _cached_main(source):
+    """A compiled _verbs whose main() answers without touching anything: proves a call ran the cached code."""
+    return compile(source + "\ndef main(request):\n    print(json.dumps({'changed': False, 'from_cache': True}))\n"
+                   "    return {}\n", '<planted>', 'exec')
+
+
+def test_direct_path_keeps_compiled_code_in_the_private_job_root(tmp_path):
+    import marshal
+    import stat
+    import sys
+
+    from ansible_collections.remote.jobs.plugins.module_utils import _verbs
+    from ansible_collections.remote.jobs.plugins.plugin_utils import _direct
+
+    python = {'ansible_python_interpreter': sys.executable}
+    started, _sent, _modules = run_direct('start', {'command': 'true'}, tmp_path, **python)
+    assert not started.get('failed'), started
+    assert _code_cache(tmp_path) == {}, 'the job root did not exist when that call began: nothing is cached'
+    listed, _sent, _modules = run_direct('info', {}, tmp_path, **python)
+    assert not listed.get('failed') and len(listed['jobs']) == 1, listed
+    cache = _code_cache(tmp_path)
+    tag = sys.implementation.cache_tag
+    _text, key = _direct._source(_verbs)
+    assert sorted(cache) == sorted('%s-%s.%s' % (leaf, _direct._source(module)[1], tag)
+                                   for module, leaf in _direct._SOURCES if leaf != '_declare'), sorted(cache)
+    assert stat.S_IMODE((tmp_path / 'root' / '.code').stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in cache.values())
+    # The next call loads the code from there instead of compiling it: replace _verbs' entry and see it answer.
+    entry = cache['_verbs-%s.%s' % (key, tag)]
+    entry.write_bytes(marshal.dumps(_cached_main(_text)))
+    answered, _sent, _modules = run_direct('info', {}, tmp_path, **python)
+    assert answered.get('from_cache') is True, answered
+    # A damaged entry is compiled afresh and replaced; an entry of another version of the source is dropped.
+    entry.write_bytes(b'not marshal data')
+    stale = tmp_path / 'root' / '.code' / ('_verbs-0123456789abcdef0123.%s' % tag)
+    stale.write_bytes(b'old')
+    listed, _sent, _modules = run_direct('info', {}, tmp_path, **python)
+    assert not listed.get('failed') and 'from_cache' not in listed, listed
+    assert not stale.exists()
+    assert marshal.loads(entry.read_bytes()).co_filename == '<remote.jobs %s._verbs>' % _direct.PACKAGE
+
+
+def test_direct_path_caches_nothing_on_failure_in_check_mode_or_outside_its_own_folder(tmp_path):
+    import marshal
+    import sys
+
+    from ansible_collections.remote.jobs.plugins.module_utils import _verbs
+    from ansible_collections.remote.jobs.plugins.plugin_utils import _direct
+
+    python = {'ansible_python_interpreter': sys.executable}
+    (tmp_path / 'root').mkdir(mode=0o700)
+    failed, _sent, _modules = run_direct('stop', {'id': 'missing'}, tmp_path, **python)
+    assert failed['failed'] and _code_cache(tmp_path) == {}, 'a failed call leaves nothing behind'
+    checked, _sent, _modules = run_direct('start', {'command': 'true'}, tmp_path, check_mode=True, **python)
+    assert not checked.get('failed') and _code_cache(tmp_path) == {}, 'check mode leaves nothing behind'
+    # .code as a symlink to somewhere else is neither read nor written.
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir(mode=0o700)
+    text, key = _direct._source(_verbs)
+    planted = elsewhere / ('_verbs-%s.%s' % (key, sys.implementation.cache_tag))
+    planted.write_bytes(marshal.dumps(_cached_main(text)))
+    (tmp_path / 'root' / '.code').symlink_to(elsewhere)
+    listed, _sent, _modules = run_direct('info', {}, tmp_path, **python)
+    assert not listed.get('failed') and 'from_cache' not in listed, listed
+    assert sorted(p.name for p in elsewhere.iterdir()) == [planted.name]
