@@ -12,6 +12,7 @@ Layout (see DESIGN.md)::
         state.json         replaced atomically on every change
         stdout  stderr     raw bytes, appended by the command itself as it produces them
         offsets.json       bytes received so far (keep/consume), changed under .lock
+        .sha256.json       results=controller: the output's sha256 when the job ended, used once by plan_fetch
         stop.json          written by stop before it signals, so the supervisor records reason=stop
         .lock              flock(2) target for every read-modify-write
 
@@ -310,6 +311,71 @@ def _quoted(argv):
 def _rmtree(path):
     import shutil
     shutil.rmtree(path, ignore_errors=True)
+
+
+HASHES = '.sha256.json'   # results=controller: the output's sha256 as the job ended (see _remember_hashes)
+
+
+def _sha256_of(path, start, end, copy_to=None):
+    """The sha256 of bytes start..end of path, or None if the file ends before end. copy_to: a new file that gets
+    the same bytes."""
+    import hashlib
+    digest = hashlib.sha256()
+    dst = os.fdopen(os.open(copy_to, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'wb') if copy_to else None
+    try:
+        with open(path, 'rb') as src:
+            src.seek(start)
+            left = end - start
+            while left:
+                chunk = src.read(min(left, 1 << 20))
+                if not chunk:
+                    return None
+                digest.update(chunk)
+                if dst:
+                    dst.write(chunk)
+                left -= len(chunk)
+    finally:
+        if dst:
+            dst.close()
+    return digest.hexdigest()
+
+
+def _copy_range(path, start, end, copy_to):
+    """Copy bytes start..end of path to copy_to (a new file); False if the file ends before end."""
+    with open(path, 'rb') as src, os.fdopen(os.open(copy_to, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'wb') as dst:
+        src.seek(start)
+        left = end - start
+        while left:
+            chunk = src.read(min(left, 1 << 20))
+            if not chunk:
+                return False
+            dst.write(chunk)
+            left -= len(chunk)
+    return True
+
+
+def _remember_hashes(job_dir, paths):
+    """results=controller, as the job ends: the sha256 of each stream's output not fetched yet, so the receive that
+    plans fetching it does not read it all again (it may come much later; plan_fetch uses an entry only for the
+    exact same range, and only once). Best effort: without the file, plan_fetch hashes."""
+    offsets = read_json(os.path.join(job_dir, 'offsets.json'), {})
+    known = {}
+    for stream, path in paths.items():
+        start = offsets.get(stream) if isinstance(offsets, dict) else None
+        if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+            continue
+        try:
+            end = os.path.getsize(path)
+            sha256 = _sha256_of(path, start, end) if end > start else None
+        except OSError:
+            continue
+        if sha256:
+            known[stream] = {'start': start, 'end': end, 'sha256': sha256}
+    if known:
+        try:
+            write_json_atomic(os.path.join(job_dir, HASHES), known, durable=False)
+        except OSError:
+            pass
 
 
 def _utf8_safe_end(data):
@@ -781,44 +847,39 @@ class JobStore:
 
         A piece from offset 0 is the output file itself (the controller keeps only its first `end` bytes);
         a later piece is copied into .pieces/ so only new bytes travel. Returns a list of
-        {stream, start, end, sha256, path}."""
+        {stream, start, end, sha256, path}. A sha256 the supervisor left for exactly that range when the job ended
+        is used once instead of reading the range again (see _remember_hashes)."""
         job.reload()
         pieces = []
         pieces_dir = job.path('.pieces')
         with job.lock():
             _rmtree(pieces_dir)
             offsets, sizes = job.offsets(), job._sizes()
+            known = read_json(job.path(HASHES), {})
+            known = known if isinstance(known, dict) else {}
+            if os.path.lexists(job.path(HASHES)):
+                os.unlink(job.path(HASHES))  # used once: a fetch that fails its check plans with fresh hashes
             for stream, path in (('stdout', job.stdout_path), ('stderr', job.stderr_path)):
                 start, end = offsets[stream], sizes[stream]
                 if end <= start:
                     continue
-                import hashlib
-                digest = hashlib.sha256()
+                entry = known.get(stream) if isinstance(known.get(stream), dict) else {}
+                sha256 = entry.get('sha256') if (entry.get('start'), entry.get('end')) == (start, end) else None
                 source = path
-                with open(path, 'rb') as src:
-                    src.seek(start)
-                    if start:
-                        os.makedirs(pieces_dir, mode=0o700, exist_ok=True)
-                        source = os.path.join(pieces_dir, '%s-%d-%d' % (stream, start, end))
-                        fd = os.open(source, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                        dst = os.fdopen(fd, 'wb')
+                if start:
+                    os.makedirs(pieces_dir, mode=0o700, exist_ok=True)
+                    source = os.path.join(pieces_dir, '%s-%d-%d' % (stream, start, end))
+                    if sha256:
+                        complete = _copy_range(path, start, end, source)
                     else:
-                        dst = None
-                    try:
-                        left = end - start
-                        while left:
-                            chunk = src.read(min(left, 1 << 20))
-                            if not chunk:
-                                raise JobStoreError('%s of job %s shrank while it was read' % (stream, job.id))
-                            digest.update(chunk)
-                            if dst:
-                                dst.write(chunk)
-                            left -= len(chunk)
-                    finally:
-                        if dst:
-                            dst.close()
-                pieces.append({'stream': stream, 'start': start, 'end': end, 'sha256': digest.hexdigest(),
-                               'path': source})
+                        sha256 = complete = _sha256_of(path, start, end, source)
+                elif sha256:
+                    complete = True  # end is the file's size, measured just now
+                else:
+                    sha256 = complete = _sha256_of(path, start, end)
+                if not complete:
+                    raise JobStoreError('%s of job %s shrank while it was read' % (stream, job.id))
+                pieces.append({'stream': stream, 'start': start, 'end': end, 'sha256': sha256, 'path': source})
         return pieces
 
     def commit(self, job, ranges):
@@ -1132,6 +1193,8 @@ class _Supervisor:
     def _finish(self, rc, timed_out):
         job_dir = self.final_dir
         final = {'finished': now_iso(), 'rc': rc if rc >= 0 else None, 'signal': -rc if rc < 0 else None}
+        if self.record.get('results') == 'controller':
+            _remember_hashes(job_dir, {'stdout': self.record['stdout_path'], 'stderr': os.path.join(job_dir, 'stderr')})
         with _Lock(os.path.join(job_dir, '.lock')):
             if os.path.exists(os.path.join(job_dir, 'stop.json')):
                 final.update(state='stopped', reason='stop')

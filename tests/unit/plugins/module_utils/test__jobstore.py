@@ -436,3 +436,50 @@ def test_executable_chooses_the_shell(store):
     job = wait(store, start(store, command='echo "$0"', executable='/bin/bash'))
     assert open(job.stdout_path).read() == '/bin/bash\n'
     assert json.load(open(job.path('job.json')))['executable'] == '/bin/bash'
+
+
+def _sha256(data):
+    import hashlib
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_controller_jobs_end_leaves_the_hashes_its_first_plan_uses_once(store):
+    job = wait(store, start(store, command='printf out; printf err >&2', results='controller'))
+    hashes = os.path.join(job.dir, js.HASHES)
+    with open(hashes) as handle:
+        assert json.load(handle) == {'stdout': {'start': 0, 'end': 3, 'sha256': _sha256(b'out')},
+                                     'stderr': {'start': 0, 'end': 3, 'sha256': _sha256(b'err')}}
+    # Planted wrong hashes prove the plan takes them instead of reading the output; they serve one plan only, so
+    # a fetch that failed its check is planned again with hashes of the bytes themselves.
+    with open(hashes, 'w') as handle:
+        json.dump({'stdout': {'start': 0, 'end': 3, 'sha256': 'planted'},
+                   'stderr': {'start': 0, 'end': 2, 'sha256': 'another range'}}, handle)
+    first = {p['stream']: p['sha256'] for p in store.plan_fetch(job)}
+    assert first == {'stdout': 'planted', 'stderr': _sha256(b'err')}, 'an entry for another range is not used'
+    assert not os.path.exists(hashes)
+    again = {p['stream']: p['sha256'] for p in store.plan_fetch(job)}
+    assert again == {'stdout': _sha256(b'out'), 'stderr': _sha256(b'err')}
+
+
+def test_hashes_at_the_end_cover_only_what_is_not_fetched_yet(store, tmp_path):
+    go = tmp_path / 'go'
+    job = start(store, command='printf first; while [ ! -e %s ]; do sleep 0.02; done; printf second' % go,
+                results='controller')
+    deadline = time.monotonic() + 10
+    while os.path.getsize(job.stdout_path) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (piece,) = store.plan_fetch(job)
+    assert store.commit(job, {'stdout': (0, piece['end'])}) == {'stdout': True}
+    go.write_text('')
+    wait(store, job)
+    with open(os.path.join(job.dir, js.HASHES)) as handle:
+        assert json.load(handle) == {'stdout': {'start': 5, 'end': 11, 'sha256': _sha256(b'second')}}
+    (piece,) = store.plan_fetch(job)
+    assert (piece['start'], piece['end'], piece['sha256']) == (5, 11, _sha256(b'second'))
+    with open(piece['path'], 'rb') as handle:
+        assert handle.read() == b'second', 'a later piece is still copied for the controller to fetch'
+
+
+def test_a_target_placement_job_leaves_no_hashes(store):
+    job = wait(store, start(store, command='echo hi'))
+    assert not os.path.exists(os.path.join(job.dir, js.HASHES))
