@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 
 from ansible.errors import AnsibleError
 from ansible.utils.display import Display
@@ -57,6 +58,43 @@ def _size(path):
         return os.stat(path).st_size
     except FileNotFoundError:
         return 0
+
+
+def _sha256_of(src, length, view, stream):
+    digest = hashlib.sha256()
+    left = length
+    while left:
+        chunk = src.read(min(left, CHUNK))
+        if not chunk:
+            raise PlacementError('%s of job %s arrived short (%d of %d bytes): the target copy is intact, '
+                                 'run receive again' % (stream, view['id'], length - left, length))
+        digest.update(chunk)
+        left -= len(chunk)
+    return digest.hexdigest()
+
+
+class _Seal(threading.Thread):
+    """Cut a fetched file to length, make it private and fsync it, in the background; finish() waits for it."""
+
+    def __init__(self, path, length):
+        super().__init__(name='remote.jobs seal', daemon=True)
+        self.path, self.length, self.error = path, length, None
+        self.start()
+
+    def run(self):
+        try:
+            with open(self.path, 'r+b') as whole:
+                whole.truncate(self.length)
+                os.fchmod(whole.fileno(), 0o600)
+                os.fsync(whole.fileno())
+        except OSError as exc:
+            self.error = exc
+
+    def finish(self):
+        """Wait for it; raise what went wrong."""
+        self.join()
+        if self.error is not None:
+            raise PlacementError('cannot write the controller copy %s: %s' % (self.path, self.error))
 
 
 class Placement:
@@ -160,30 +198,23 @@ class Placement:
             except Exception as exc:  # the connection's own errors vary by plugin
                 raise PlacementError('fetching %s of job %s from %s failed: %s. The target copy is intact: '
                                      'run receive again' % (stream, view['id'], self.host, exc))
-            digest = hashlib.sha256()
-            head = b''
-            with open(incoming, 'rb') as src:
-                left = length
-                while left:
-                    chunk = src.read(min(left, CHUNK))
-                    if not chunk:
-                        raise PlacementError('%s of job %s arrived short (%d of %d bytes): the target copy is intact, '
-                                             'run receive again' % (stream, view['id'], length - left, length))
-                    digest.update(chunk)
-                    left -= len(chunk)
-                if digest.hexdigest() != piece['sha256']:
-                    raise PlacementError('%s of job %s failed its sha256 check after the fetch: the target copy is '
-                                         'intact, run receive again' % (stream, view['id']))
-                if max_bytes is not None:
-                    src.seek(0)
-                    head = src.read(min(length, max_bytes) if max_bytes else length)
             target = os.path.join(dest, stream)
-            if start == 0 and not _size(target):
-                # The first piece of a stream: the fetched file itself becomes the controller copy, uncopied.
-                with open(incoming, 'r+b') as whole:
-                    whole.truncate(length)
-                    os.fchmod(whole.fileno(), 0o600)
-                    os.fsync(whole.fileno())
+            # The first piece of a stream becomes the controller copy itself (renamed, not copied): its fsync runs
+            # while the checksum is computed, and the rename waits for both.
+            arrived = _size(incoming)
+            if arrived < length:
+                raise PlacementError('%s of job %s arrived short (%d of %d bytes): the target copy is intact, run '
+                                     'receive again' % (stream, view['id'], arrived, length))
+            first = start == 0 and not _size(target)
+            sealing = _Seal(incoming, length) if first else None
+            try:
+                head = self._check_piece(view, piece, incoming, length, max_bytes)
+            except BaseException:
+                if sealing:
+                    sealing.join()
+                raise
+            if first:
+                sealing.finish()
                 os.replace(incoming, target)
             else:
                 with open(incoming, 'rb') as src:
@@ -194,6 +225,21 @@ class Placement:
                 os.unlink(incoming)
             except OSError:
                 pass
+
+    @staticmethod
+    def _check_piece(view, piece, incoming, length, max_bytes):
+        """The fetched file holds the piece's bytes (its sha256); returns their first max_bytes bytes."""
+        stream = piece['stream']
+        head = b''
+        with open(incoming, 'rb') as src:
+            sha256 = _sha256_of(src, length, view, stream)
+            if sha256 != piece['sha256']:
+                raise PlacementError('%s of job %s failed its sha256 check after the fetch: the target copy is '
+                                     'intact, run receive again' % (stream, view['id']))
+            if max_bytes is not None:
+                src.seek(0)
+                head = src.read(min(length, max_bytes) if max_bytes else length)
+        return head
 
     def _append(self, path, src, start, length, view):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 
-from ansible_collections.remote.jobs.plugins.plugin_utils._placement import Placement, set_jobs
+import pytest
+
+from ansible_collections.remote.jobs.plugins.plugin_utils._placement import Placement, PlacementError, set_jobs
 
 
 def append(path, data, start):
@@ -44,3 +46,38 @@ def test_set_jobs_keeps_top_level_fields_in_step():
     assert result['changed'] is True
     set_jobs(result, [{'id': 'a'}, {'id': 'b'}])
     assert 'state' not in result and 'id' not in result and len(result['jobs']) == 2
+
+
+def fetch_piece(tmp_path, remote_bytes, piece, max_bytes=None):
+    """_fetch_piece with a connection whose fetch_file copies a local file (the real one runs in test_placement)."""
+    import hashlib
+    import shutil
+    from types import SimpleNamespace
+
+    remote = tmp_path / 'remote-stdout'
+    remote.write_bytes(remote_bytes)
+    placement = Placement.__new__(Placement)
+    placement.action = SimpleNamespace(_connection=SimpleNamespace(fetch_file=shutil.copyfile))
+    placement.host = 'h1'
+    dest = tmp_path / 'dest'
+    piece = dict({'stream': 'stdout', 'path': str(remote)}, **piece)
+    piece.setdefault('sha256', hashlib.sha256(remote_bytes[piece['start']:piece['end']]).hexdigest())
+    return placement._fetch_piece({'id': 'job1'}, piece, str(dest), max_bytes), dest
+
+
+def test_a_first_piece_becomes_the_private_controller_copy(tmp_path):
+    head, dest = fetch_piece(tmp_path, b'hello world, grown since', {'start': 0, 'end': 11}, max_bytes=5)
+    assert head == b'hello'
+    assert (dest / 'stdout').read_bytes() == b'hello world', 'only the planned bytes are kept'
+    assert oct((dest / 'stdout').stat().st_mode & 0o777) == '0o600'
+    assert sorted(p.name for p in dest.iterdir()) == ['stdout']
+
+
+@pytest.mark.parametrize('piece,message', [
+    ({'start': 0, 'end': 5, 'sha256': '0' * 64}, 'failed its sha256 check'),
+    ({'start': 0, 'end': 50}, r'arrived short \(11 of 50 bytes\)'),
+])
+def test_a_piece_that_fails_its_check_leaves_no_controller_copy(tmp_path, piece, message):
+    with pytest.raises(PlacementError, match=message):
+        fetch_piece(tmp_path, b'hello world', piece)
+    assert sorted(p.name for p in (tmp_path / 'dest').iterdir()) == [], 'nothing kept, not even the download'
