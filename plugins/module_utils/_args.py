@@ -16,6 +16,7 @@ STATES = ('running', 'completed', 'failed', 'stopped')
 FINISHED_STATES = ('completed', 'failed', 'stopped')
 PLACEMENTS = ('target', 'controller')
 DEFAULT_MAX_BYTES = 1024 * 1024
+DEFAULT_JOB_ROOT = '~/.ansible_jobs'
 DEFAULT_GRACE = 5
 # Job fields never copied to the top level of a result: Ansible reserves a top-level "results" (loop results),
 # so the placement stays inside each job object.
@@ -249,3 +250,12 @@ def module_spec(verb):
     spec = dict(SPECS[verb])
     spec['argument_spec'] = dict(spec['argument_spec'], **INTERNAL.get(verb, {}))
     return spec
+
+
+def spec(verb):
+    """The full argument spec of a verb's module (user options plus the internal ones), job included."""
+    if verb == 'job':
+        from ansible_collections.remote.jobs.plugins.module_utils._declare import module_spec as job_spec
+
+        return job_spec()
+    return module_spec(verb)

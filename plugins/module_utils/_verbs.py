@@ -14,19 +14,18 @@ from __future__ import annotations
 import json
 import sys
 
-from ansible_collections.remote.jobs.plugins.module_utils._args import (
+from ansible_collections.remote.jobs.plugins.module_utils._args import (  # noqa: F401  pylint: disable=unused-import
     DEFAULT_GRACE,
+    DEFAULT_JOB_ROOT,
     JobArgumentError,
     check_common,
     check_start,
     job_result,
-    module_spec,
     one_line,
+    spec,
     still_running,
 )
 from ansible_collections.remote.jobs.plugins.module_utils._jobstore import JobStore, JobStoreError
-
-DEFAULT_JOB_ROOT = '~/.ansible_jobs'
 _START_KEYS = ('id', 'name', 'command', 'executable', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'results', 'output_path',
                'results_dir', 'retention')
 
@@ -186,15 +185,6 @@ def _job(p, check_mode, diff=False):
         fields = dict(result)
         raise VerbFailed(fields.pop('msg'), **fields)
     return result
-
-
-def spec(verb):
-    """The full argument spec of a verb's module (user options plus the internal ones)."""
-    if verb == 'job':
-        from ansible_collections.remote.jobs.plugins.module_utils._declare import module_spec as job_spec
-
-        return job_spec()
-    return module_spec(verb)
 
 
 def run(verb, params, check_mode=False, diff=False):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail
@@ -36,14 +37,17 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.utils.display import Display
 
-from ansible_collections.remote.jobs.plugins.module_utils import _args, _declare, _jobstore, _verbs
+from ansible_collections.remote.jobs.plugins.module_utils import _args
 from ansible_collections.remote.jobs.plugins.module_utils._args import one_line
 
 display = Display()
 
 PACKAGE = 'ansible_collections.remote.jobs.plugins.module_utils'
-# In import order; _declare only for remote.jobs.job.
-_SOURCES = ((_args, '_args'), (_jobstore, '_jobstore'), (_declare, '_declare'), (_verbs, '_verbs'))
+# The module_utils sent to the target, in import order; _declare only for remote.jobs.job. They are read as files:
+# importing them here would make every worker compile them (Ansible's collection loader keeps no bytecode), and the
+# controller needs only _args (the specs).
+_SOURCES = ('_args', '_jobstore', '_declare', '_verbs')
+_MODULE_UTILS = os.path.dirname(os.path.abspath(_args.__file__))
 
 # The program's head. Compiling the ~70 KiB of verb code is a quarter of a call's Python time, so a successful call
 # leaves the compiled code in <job_root>/.code/ (a folder of the user's own private job root, 0700, files 0600)
@@ -108,10 +112,10 @@ if FRESH and CACHE and not REQUEST['check_mode'] and not RESULT.get('failed'):
 
 
 @functools.lru_cache(maxsize=None)
-def _source(module):
+def _source(leaf):
     """A module_utils file's text and the key of its compiled form, read once per worker (a sliced wait and its
     commit send it again)."""
-    with open(module.__file__, 'rb') as handle:
+    with open(os.path.join(_MODULE_UTILS, leaf + '.py'), 'rb') as handle:
         data = handle.read()
     return data.decode('utf-8'), hashlib.sha256(data).hexdigest()[:20]
 
@@ -119,12 +123,12 @@ def _source(module):
 def script(request):
     """The Python program sent to the target: the verb's code plus the request (arguments included)."""
     parts = PACKAGE.split('.')
-    lines = [_BOOT % {'request': json.dumps(request, default=str), 'default_root': _verbs.DEFAULT_JOB_ROOT,
+    lines = [_BOOT % {'request': json.dumps(request, default=str), 'default_root': _args.DEFAULT_JOB_ROOT,
                       'packages': ['.'.join(parts[:i]) for i in range(1, len(parts) + 1)]}]
-    for module, leaf in _SOURCES:
+    for leaf in _SOURCES:
         if leaf == '_declare' and request['verb'] != 'job':
             continue
-        text, key = _source(module)
+        text, key = _source(leaf)
         lines.append('define(%r, %r, %r)\n' % ('%s.%s' % (PACKAGE, leaf), key, text))
     lines.append(_END % {'verbs': '%s._verbs' % PACKAGE})
     return ''.join(lines).encode('utf-8')
@@ -207,7 +211,7 @@ def run(action, verb, module_args, task_vars):
     shebang = interpreter(action, 'remote.jobs.info', task_vars)
     if shebang is None:
         return None
-    validation = ArgumentSpecValidator(**_verbs.spec(verb)).validate(module_args)
+    validation = ArgumentSpecValidator(**_args.spec(verb)).validate(module_args)
     if validation.error_messages:
         raise AnsibleActionFail(one_line('; '.join(validation.error_messages)))
     params = validation.validated_parameters

@@ -213,7 +213,6 @@ def test_direct_path_keeps_compiled_code_in_the_private_job_root(tmp_path):
     import stat
     import sys
 
-    from ansible_collections.remote.jobs.plugins.module_utils import _verbs
     from ansible_collections.remote.jobs.plugins.plugin_utils import _direct
 
     python = {'ansible_python_interpreter': sys.executable}
@@ -224,9 +223,9 @@ def test_direct_path_keeps_compiled_code_in_the_private_job_root(tmp_path):
     assert not listed.get('failed') and len(listed['jobs']) == 1, listed
     cache = _code_cache(tmp_path)
     tag = sys.implementation.cache_tag
-    _text, key = _direct._source(_verbs)
-    assert sorted(cache) == sorted('%s-%s.%s' % (leaf, _direct._source(module)[1], tag)
-                                   for module, leaf in _direct._SOURCES if leaf != '_declare'), sorted(cache)
+    _text, key = _direct._source('_verbs')
+    assert sorted(cache) == sorted('%s-%s.%s' % (leaf, _direct._source(leaf)[1], tag)
+                                   for leaf in _direct._SOURCES if leaf != '_declare'), sorted(cache)
     assert stat.S_IMODE((tmp_path / 'root' / '.code').stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in cache.values())
     # The next call loads the code from there instead of compiling it: replace _verbs' entry and see it answer.
@@ -248,7 +247,6 @@ def test_direct_path_caches_nothing_on_failure_in_check_mode_or_outside_its_own_
     import marshal
     import sys
 
-    from ansible_collections.remote.jobs.plugins.module_utils import _verbs
     from ansible_collections.remote.jobs.plugins.plugin_utils import _direct
 
     python = {'ansible_python_interpreter': sys.executable}
@@ -260,7 +258,7 @@ def test_direct_path_caches_nothing_on_failure_in_check_mode_or_outside_its_own_
     # .code as a symlink to somewhere else is neither read nor written.
     elsewhere = tmp_path / 'elsewhere'
     elsewhere.mkdir(mode=0o700)
-    text, key = _direct._source(_verbs)
+    text, key = _direct._source('_verbs')
     planted = elsewhere / ('_verbs-%s.%s' % (key, sys.implementation.cache_tag))
     planted.write_bytes(marshal.dumps(_cached_main(text)))
     (tmp_path / 'root' / '.code').symlink_to(elsewhere)
