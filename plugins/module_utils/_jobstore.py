@@ -7,6 +7,7 @@ Stdlib only, Python 3.8+. Private to the collection: may change in any release.
 Layout (see DESIGN.md)::
 
     <job_root>/            0700
+      .code/               the direct path's compiled verb code (plugin_utils/_direct.py), 0700, files 0600
       <id>/                0700
         job.json           the spec, written once (env keys only, never values; no stdin)
         state.json         replaced atomically on every change
