@@ -139,7 +139,7 @@ def _stop_group(proc):
 class Sshd:
     """A private sshd on one port, listening on 127.0.0.1 .. 127.0.0.<hosts>."""
 
-    def __init__(self, base, hosts):
+    def __init__(self, base, hosts, clean_home=False):
         self.base = base
         self.hosts = hosts
         self.port = _free_port()
@@ -151,6 +151,16 @@ class Sshd:
         for name in ('host_key', 'client_key'):
             subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', os.path.join(base, name)], check=True)
         shutil.copy(self.key + '.pub', os.path.join(base, 'authorized_keys'))
+        # clean_home: the SSH sessions get HOME=<base>/home, an empty folder, so the shell start-up files of the
+        # account running the bench (Debian's bash reads ~/.bashrc for every command sshd runs) do not stand in
+        # for a target's. Both ways get the same sessions.
+        self.clean_home = os.path.join(base, 'home') if clean_home else None
+        if self.clean_home:
+            os.makedirs(self.clean_home, mode=0o700)
+            with open(os.path.join(base, 'authorized_keys')) as handle:
+                key = handle.read()
+            with open(os.path.join(base, 'authorized_keys'), 'w') as handle:
+                handle.write('environment="HOME=%s" %s' % (self.clean_home, key))
         # OpenSSH caps one sshd at 16 listen sockets (MAX_LISTEN_SOCKS): serve 16 addresses per sshd process,
         # every process on the same port with the same keys, so the inventory cannot tell them apart.
         self.configs = []
@@ -173,6 +183,7 @@ class Sshd:
                     'MaxStartups 200:30:400',
                     'Subsystem sftp internal-sftp',
                     'LogLevel ERROR',
+                    *(['PermitUserEnvironment HOME'] if self.clean_home else []),
                     '',
                 ]))
             self.configs.append((config, first))

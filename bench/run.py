@@ -550,6 +550,9 @@ def main(argv=None):
     parser.add_argument('--only', help='comma-separated workloads, e.g. W1,W3 (default: all)')
     parser.add_argument('--out', default=os.path.join(RESULTS, 'latest.md'), help='where to write the table')
     parser.add_argument('--keep', action='store_true', help='keep the scratch folder (playbooks, outputs, events)')
+    parser.add_argument('--clean-home', action='store_true',
+                        help="diagnosis: SSH sessions get an empty HOME, so this account's shell start-up files "
+                             "(e.g. a ~/.bashrc running pyenv init) are not part of every command's price")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     selected = [w.strip().upper() for w in args.only.split(',')] if args.only else list(WORKLOADS)
@@ -565,7 +568,7 @@ def main(argv=None):
     base = tempfile.mkdtemp(prefix='rjb', dir='/tmp')
     hosts = max([max(cfg['w1_hosts']), cfg['w2_hosts'], max(cfg['w5_hosts'])])
     os.makedirs(os.path.join(base, 'sshd'))
-    sshd = Sshd(os.path.join(base, 'sshd'), hosts)
+    sshd = Sshd(os.path.join(base, 'sshd'), hosts, clean_home=args.clean_home)
     report = Report()
     info = machine()
     load_before = os.getloadavg()
