@@ -204,8 +204,9 @@ def w4_profile(lab, out, mib, compression=True):
     t0 = time.monotonic()
     subprocess.run(scp, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     scp_time = time.monotonic() - t0
-    out += ['', 'For scale: sha256 of the %d MiB file on this machine %.3f s (the target does it once in plan_fetch, '
-            'the controller once more to verify); plain scp of it %.3f s.' % (mib, sha, scp_time), '']
+    out += ['', 'For scale: sha256 of the %d MiB file on this machine %.3f s (the target does it once, when the job '
+            'ends; the controller once more to verify, while the fetched file is fsynced); plain scp of it %.3f s.'
+            % (mib, sha, scp_time), '']
     return rows
 
 
