@@ -857,7 +857,6 @@ class JobStore:
             _rmtree(pieces_dir)
             offsets, sizes = job.offsets(), job._sizes()
             known = read_json(job.path(HASHES), {})
-            known = known if isinstance(known, dict) else {}
             if os.path.lexists(job.path(HASHES)):
                 os.unlink(job.path(HASHES))  # used once: a fetch that fails its check plans with fresh hashes
             for stream, path in (('stdout', job.stdout_path), ('stderr', job.stderr_path)):
@@ -866,6 +865,8 @@ class JobStore:
                     continue
                 entry = known.get(stream) if isinstance(known.get(stream), dict) else {}
                 sha256 = entry.get('sha256') if (entry.get('start'), entry.get('end')) == (start, end) else None
+                if not (isinstance(sha256, str) and len(sha256) == 64):
+                    sha256 = None
                 source = path
                 if start:
                     os.makedirs(pieces_dir, mode=0o700, exist_ok=True)

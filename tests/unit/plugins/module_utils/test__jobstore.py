@@ -451,11 +451,12 @@ def test_a_controller_jobs_end_leaves_the_hashes_its_first_plan_uses_once(store)
                                      'stderr': {'start': 0, 'end': 3, 'sha256': _sha256(b'err')}}
     # Planted wrong hashes prove the plan takes them instead of reading the output; they serve one plan only, so
     # a fetch that failed its check is planned again with hashes of the bytes themselves.
+    planted = 'f' * 64
     with open(hashes, 'w') as handle:
-        json.dump({'stdout': {'start': 0, 'end': 3, 'sha256': 'planted'},
-                   'stderr': {'start': 0, 'end': 2, 'sha256': 'another range'}}, handle)
+        json.dump({'stdout': {'start': 0, 'end': 3, 'sha256': planted},
+                   'stderr': {'start': 0, 'end': 2, 'sha256': 'e' * 64}}, handle)
     first = {p['stream']: p['sha256'] for p in store.plan_fetch(job)}
-    assert first == {'stdout': 'planted', 'stderr': _sha256(b'err')}, 'an entry for another range is not used'
+    assert first == {'stdout': planted, 'stderr': _sha256(b'err')}, 'an entry for another range is not used'
     assert not os.path.exists(hashes)
     again = {p['stream']: p['sha256'] for p in store.plan_fetch(job)}
     assert again == {'stdout': _sha256(b'out'), 'stderr': _sha256(b'err')}
@@ -478,6 +479,17 @@ def test_hashes_at_the_end_cover_only_what_is_not_fetched_yet(store, tmp_path):
     assert (piece['start'], piece['end'], piece['sha256']) == (5, 11, _sha256(b'second'))
     with open(piece['path'], 'rb') as handle:
         assert handle.read() == b'second', 'a later piece is still copied for the controller to fetch'
+
+
+@pytest.mark.parametrize('content', ['not json', '[1, 2]', '{"stdout": "x"}',
+                                     '{"stdout": {"start": 0, "end": 3, "sha256": {"not": "a hash"}}}',
+                                     '{"stdout": {"start": "0", "end": 3, "sha256": "%s"}}' % ('a' * 64)])
+def test_a_damaged_hashes_file_is_ignored(store, content):
+    job = wait(store, start(store, command='printf out', results='controller'))
+    with open(os.path.join(job.dir, js.HASHES), 'w') as handle:
+        handle.write(content)
+    (piece,) = store.plan_fetch(job)
+    assert piece['sha256'] == _sha256(b'out')
 
 
 def test_a_target_placement_job_leaves_no_hashes(store):
