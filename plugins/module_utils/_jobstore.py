@@ -1112,6 +1112,10 @@ class _Supervisor:
             os.close(os.open(os.path.join(tmp_dir, name), os.O_WRONLY | os.O_CREAT, 0o600))
         with open(os.path.join(tmp_dir, '.reserve'), 'wb') as handle:
             handle.write(b'\0' * RESERVE_BYTES)
+        # Room for the running state, taken before the command runs: a command that fills the file system at once
+        # must not keep its supervisor from recording that it runs (the write after the spawn reuses this space).
+        with open(os.path.join(tmp_dir, 'state.json'), 'wb') as handle:
+            handle.write(_padded({'state': 'starting'}))
         if record['output_path']:
             try:
                 os.close(os.open(record['output_path'], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
@@ -1163,7 +1167,16 @@ class _Supervisor:
                 mark_expiry(os.path.dirname(self.final_dir), record['id'], record.get('retention'))
             return
         state = dict(base, state='running', reason=None, pid=proc.pid, pid_start_time=proc_start_time(proc.pid))
-        write_json_atomic(os.path.join(self.tmp_dir, 'state.json'), state, durable=False)
+        try:
+            # In place, into the room _prepare took: the folder is not published yet, so nobody reads it meanwhile.
+            with open(os.path.join(self.tmp_dir, 'state.json'), 'r+b') as handle:
+                handle.write(_padded(state))
+        except (OSError, ValueError) as exc:
+            terminate_tree(None, None, proc.pid, state['pid_start_time'], 0)
+            proc.wait()
+            self._report(report_fd, {'fatal': 'cannot record the state of the job in %s: %s'
+                                     % (self.tmp_dir, getattr(exc, 'strerror', None) or exc)})
+            return
         if not self._publish(report_fd, state):
             terminate_tree(None, None, proc.pid, state['pid_start_time'], 0)
             proc.wait()
@@ -1228,6 +1241,17 @@ class _Supervisor:
             except OSError:
                 pass
         mark_expiry(os.path.dirname(job_dir), self.record['id'], self.record.get('retention'))
+
+
+STATE_ROOM = 4096  # bytes the running state.json takes (JSON, then spaces)
+
+
+def _padded(state):
+    """state as JSON padded with spaces to STATE_ROOM bytes (JSON allows trailing whitespace)."""
+    data = json.dumps(state, sort_keys=True).encode('utf-8')
+    if len(data) > STATE_ROOM:
+        raise ValueError('the state of the job does not fit in %d bytes' % STATE_ROOM)
+    return data + b' ' * (STATE_ROOM - len(data))
 
 
 def _disk_full(path):

@@ -432,6 +432,49 @@ def test_a_full_file_system_ends_the_job_failed_with_a_clear_error(small_fs):
     assert [j.id for j in store.select()] == [job.id]
 
 
+def test_a_command_that_fills_the_disk_at_once_is_still_recorded(small_fs, monkeypatch):
+    # The file system fills up between preparing the job's folder and recording that the command runs (as a
+    # command writing at full speed does on a small disk): the supervisor must still record the job, then its end.
+    store = js.JobStore(str(small_fs / 'root'))
+    prepare = js._Supervisor._prepare
+
+    def prepare_then_fill(self):  # runs in the forked supervisor
+        problem = prepare(self)
+        fd = os.open(str(small_fs / 'filler'), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b'x' * 65536)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        return problem
+
+    monkeypatch.setattr(js._Supervisor, '_prepare', prepare_then_fill)
+    job = wait(store, start(store, command='echo hi'))
+    assert (job.state['state'], job.state['reason']) == ('failed', 'exit'), job.state
+    assert 'no space left on the file system' in job.state['error']
+
+
+def test_a_running_state_that_cannot_be_recorded_stops_the_command_and_fails_the_start(store, tmp_path, monkeypatch):
+    padded = js._padded
+    pid_file = tmp_path / 'pid'
+
+    def no_room_when_running(state):  # runs in the forked supervisor, once the command has started
+        if state.get('state') == 'running':
+            deadline = time.monotonic() + 10
+            while not (pid_file.exists() and pid_file.read_text().endswith('\n')) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            raise OSError(28, 'No space left on device')
+        return padded(state)
+
+    monkeypatch.setattr(js, '_padded', no_room_when_running)
+    with pytest.raises(js.JobStoreError, match='cannot record the state of the job in .*: No space left on device'):
+        start(store, command='echo $$ > %s; exec sleep 30' % pid_file)
+    assert [name for name in os.listdir(store.root) if not name.startswith('.expire')] == []
+    assert gone(int(pid_file.read_text()), None), 'the command was stopped'
+
+
 def test_executable_chooses_the_shell(store):
     job = wait(store, start(store, command='echo "$0"', executable='/bin/bash'))
     assert open(job.stdout_path).read() == '/bin/bash\n'
