@@ -317,11 +317,11 @@ def _rmtree(path):
 HASHES = '.sha256.json'   # results=controller: the output's sha256 as the job ended (see _remember_hashes)
 
 
-def _sha256_of(path, start, end, copy_to=None):
-    """The sha256 of bytes start..end of path, or None if the file ends before end. copy_to: a new file that gets
-    the same bytes."""
+def _read_range(path, start, end, copy_to=None, digest=True):
+    """Read bytes start..end of path, copying them to copy_to (a new file) if given. Returns their sha256 ('' when
+    digest is false), or None if the file ends before end."""
     import hashlib
-    digest = hashlib.sha256()
+    hashed = hashlib.sha256() if digest else None
     dst = os.fdopen(os.open(copy_to, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'wb') if copy_to else None
     try:
         with open(path, 'rb') as src:
@@ -331,28 +331,15 @@ def _sha256_of(path, start, end, copy_to=None):
                 chunk = src.read(min(left, 1 << 20))
                 if not chunk:
                     return None
-                digest.update(chunk)
+                if hashed:
+                    hashed.update(chunk)
                 if dst:
                     dst.write(chunk)
                 left -= len(chunk)
     finally:
         if dst:
             dst.close()
-    return digest.hexdigest()
-
-
-def _copy_range(path, start, end, copy_to):
-    """Copy bytes start..end of path to copy_to (a new file); False if the file ends before end."""
-    with open(path, 'rb') as src, os.fdopen(os.open(copy_to, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'wb') as dst:
-        src.seek(start)
-        left = end - start
-        while left:
-            chunk = src.read(min(left, 1 << 20))
-            if not chunk:
-                return False
-            dst.write(chunk)
-            left -= len(chunk)
-    return True
+    return hashed.hexdigest() if hashed else ''
 
 
 def _remember_hashes(job_dir, paths):
@@ -367,7 +354,7 @@ def _remember_hashes(job_dir, paths):
             continue
         try:
             end = os.path.getsize(path)
-            sha256 = _sha256_of(path, start, end) if end > start else None
+            sha256 = _read_range(path, start, end) if end > start else None
         except OSError:
             continue
         if sha256:
@@ -872,13 +859,13 @@ class JobStore:
                     os.makedirs(pieces_dir, mode=0o700, exist_ok=True)
                     source = os.path.join(pieces_dir, '%s-%d-%d' % (stream, start, end))
                     if sha256:
-                        complete = _copy_range(path, start, end, source)
+                        complete = _read_range(path, start, end, source, digest=False) is not None
                     else:
-                        sha256 = complete = _sha256_of(path, start, end, source)
+                        sha256 = complete = _read_range(path, start, end, source)
                 elif sha256:
                     complete = True  # end is the file's size, measured just now
                 else:
-                    sha256 = complete = _sha256_of(path, start, end)
+                    sha256 = complete = _read_range(path, start, end)
                 if not complete:
                     raise JobStoreError('%s of job %s shrank while it was read' % (stream, job.id))
                 pieces.append({'stream': stream, 'start': start, 'end': end, 'sha256': sha256, 'path': source})
