@@ -535,6 +535,15 @@ def test_a_damaged_hashes_file_is_ignored(store, content):
     assert piece['sha256'] == _sha256(b'out')
 
 
+def test_output_beyond_the_hash_limit_is_hashed_by_the_plan(store, monkeypatch):
+    monkeypatch.setattr(js, 'HASH_AT_END', 4)  # read by the supervisor, a fork of this process
+    job = wait(store, start(store, command='printf 12345; printf err >&2', results='controller'))
+    with open(os.path.join(job.dir, js.HASHES)) as handle:
+        assert json.load(handle) == {'stderr': {'start': 0, 'end': 3, 'sha256': _sha256(b'err')}}
+    assert {p['stream']: p['sha256'] for p in store.plan_fetch(job)} == {'stdout': _sha256(b'12345'),
+                                                                         'stderr': _sha256(b'err')}
+
+
 def test_a_target_placement_job_leaves_no_hashes(store):
     job = wait(store, start(store, command='echo hi'))
     assert not os.path.exists(os.path.join(job.dir, js.HASHES))
