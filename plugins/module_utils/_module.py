@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.remote.jobs.plugins.module_utils._verbs import VerbFailed, run, spec
+from ansible_collections.remote.jobs.plugins.module_utils._args import spec
+from ansible_collections.remote.jobs.plugins.module_utils._verbs import VerbFailed, run
 
 
 def run_module(verb):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ansible_collections.remote.jobs.plugins.module_utils._args import (  # noqa: F401  pylint: disable=unused-import
+from ansible_collections.remote.jobs.plugins.module_utils._args import (
     DEFAULT_GRACE,
     DEFAULT_JOB_ROOT,
     JobArgumentError,
@@ -22,10 +22,10 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (  # noqa
     check_start,
     job_result,
     one_line,
-    spec,
     still_running,
 )
 from ansible_collections.remote.jobs.plugins.module_utils._jobstore import JobStore, JobStoreError
+
 _START_KEYS = ('id', 'name', 'command', 'executable', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'results', 'output_path',
                'results_dir', 'retention')
 
