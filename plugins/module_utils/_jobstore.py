@@ -846,8 +846,10 @@ class JobStore:
             _rmtree(pieces_dir)
             offsets, sizes = job.offsets(), job._sizes()
             known = read_json(job.path(HASHES), {})
-            if os.path.lexists(job.path(HASHES)):
+            try:
                 os.unlink(job.path(HASHES))  # used once: a fetch that fails its check plans with fresh hashes
+            except FileNotFoundError:
+                pass
             for stream, path in (('stdout', job.stdout_path), ('stderr', job.stderr_path)):
                 start, end = offsets[stream], sizes[stream]
                 if end <= start:
@@ -976,7 +978,6 @@ def _timestamp(iso):
 
 def _preload_for_supervisors():
     """Import what supervisors use before forking them, so each does not import it again."""
-    import select  # noqa: F401  pylint: disable=unused-import
     import subprocess  # noqa: F401  pylint: disable=unused-import
     import threading  # noqa: F401  pylint: disable=unused-import
     _libc()
