@@ -60,19 +60,6 @@ def _size(path):
         return 0
 
 
-def _sha256_of(src, length, view, stream):
-    digest = hashlib.sha256()
-    left = length
-    while left:
-        chunk = src.read(min(left, CHUNK))
-        if not chunk:
-            raise PlacementError('%s of job %s arrived short (%d of %d bytes): the target copy is intact, '
-                                 'run receive again' % (stream, view['id'], length - left, length))
-        digest.update(chunk)
-        left -= len(chunk)
-    return digest.hexdigest()
-
-
 class _Seal(threading.Thread):
     """Cut a fetched file to length, make it private and fsync it, in the background; finish() waits for it."""
 
@@ -230,10 +217,18 @@ class Placement:
     def _check_piece(view, piece, incoming, length, max_bytes):
         """The fetched file holds the piece's bytes (its sha256); returns their first max_bytes bytes."""
         stream = piece['stream']
+        digest = hashlib.sha256()
         head = b''
         with open(incoming, 'rb') as src:
-            sha256 = _sha256_of(src, length, view, stream)
-            if sha256 != piece['sha256']:
+            left = length
+            while left:
+                chunk = src.read(min(left, CHUNK))
+                if not chunk:  # it shrank after the size check
+                    raise PlacementError('%s of job %s arrived short (%d of %d bytes): the target copy is intact, '
+                                         'run receive again' % (stream, view['id'], length - left, length))
+                digest.update(chunk)
+                left -= len(chunk)
+            if digest.hexdigest() != piece['sha256']:
                 raise PlacementError('%s of job %s failed its sha256 check after the fetch: the target copy is '
                                      'intact, run receive again' % (stream, view['id']))
             if max_bytes is not None:
