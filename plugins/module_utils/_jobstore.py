@@ -773,24 +773,32 @@ class JobStore:
 
     # wait
     def wait(self, jobs, any_=False, timeout=None):
-        """Block until all (or any) jobs have finished, or timeout seconds pass. Returns timed_out."""
+        """Block until all (or any) jobs have finished, or timeout seconds pass. Returns timed_out.
+
+        state.json is read every POLL seconds; where the system can say when a process exits (Linux 5.3+,
+        Python 3.9+), the exit of a job's supervisor, right after it records the end, wakes the waiter at once."""
         deadline = None if timeout is None else time.monotonic() + timeout
         last_lost_check = time.monotonic()
-        while True:
-            for job in jobs:
-                if not job.finished:
-                    job.reload()
-            if time.monotonic() - last_lost_check >= LOST_CHECK_EVERY:
-                last_lost_check = time.monotonic()
+        exits = _Exits()
+        try:
+            while True:
                 for job in jobs:
                     if not job.finished:
-                        job.check_lost()
-            done = sum(1 for job in jobs if job.finished)
-            if done == len(jobs) or (any_ and done):
-                return False
-            if deadline is not None and time.monotonic() >= deadline:
-                return True
-            time.sleep(POLL if deadline is None else max(0.0, min(POLL, deadline - time.monotonic())))
+                        job.reload()
+                if time.monotonic() - last_lost_check >= LOST_CHECK_EVERY:
+                    last_lost_check = time.monotonic()
+                    for job in jobs:
+                        if not job.finished:
+                            job.check_lost()
+                done = sum(1 for job in jobs if job.finished)
+                if done == len(jobs) or (any_ and done):
+                    return False
+                if deadline is not None and time.monotonic() >= deadline:
+                    return True
+                exits.watch(job for job in jobs if not job.finished)
+                exits.sleep(POLL if deadline is None else max(0.0, min(POLL, deadline - time.monotonic())))
+        finally:
+            exits.close()
 
     # receive
     def read_new(self, job, max_bytes=0):
@@ -954,6 +962,61 @@ class JobStore:
             return False
         _rmtree(trash)
         return True
+
+
+class _Exits:
+    """Sleeps that end early when a watched job's supervisor exits (a pidfd per supervisor, polled).
+
+    Without pidfd_open (Python before 3.9, Linux before 5.3, other systems) the sleeps are plain sleeps. At most
+    MAX_WATCHED supervisors are watched at once (one file descriptor each); the others are noticed by the next read
+    of their state.json, as every job is without pidfds."""
+
+    MAX_WATCHED = 256
+
+    def __init__(self):
+        self.fds = {}  # job id -> pidfd
+        self.poller = None
+        self.usable = hasattr(os, 'pidfd_open')
+
+    def watch(self, jobs):
+        if not self.usable:
+            return
+        for job in jobs:
+            if job.id in self.fds or len(self.fds) >= self.MAX_WATCHED:
+                continue
+            pid, start_time = job.state.get('supervisor_pid'), job.state.get('supervisor_start_time')
+            if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not start_time:
+                continue
+            try:
+                fd = os.pidfd_open(pid)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSYS, errno.EPERM, errno.EMFILE, errno.ENFILE):
+                    self.usable = False  # what is watched stays watched; no new pidfds
+                    return
+                continue  # ESRCH: already gone; the next read of state.json (or the lost check) tells
+            # The pid may already belong to another process: only a supervisor with the recorded start time counts.
+            if proc_start_time(pid) != start_time:
+                os.close(fd)
+                continue
+            if self.poller is None:
+                import select
+                self.poller = select.poll()
+            self.poller.register(fd)
+            self.fds[job.id] = fd
+
+    def sleep(self, seconds):
+        if self.poller is None:
+            time.sleep(seconds)
+            return
+        for fd, _event in self.poller.poll(max(0, int(seconds * 1000))):
+            self.poller.unregister(fd)
+            os.close(fd)
+            self.fds = {job_id: watched for job_id, watched in self.fds.items() if watched != fd}
+
+    def close(self):
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds = {}
 
 
 def mark_expiry(root, job_id, retention):

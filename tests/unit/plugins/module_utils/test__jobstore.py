@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -250,6 +251,65 @@ def test_wait_any_and_timeout(store):
     assert fast.finished and not slow.finished
     assert store.wait([fast, slow], timeout=0.3) is True, 'timed out with slow still running'
     store.stop(slow, grace=1)
+
+
+needs_pidfd = pytest.mark.skipif(not hasattr(os, 'pidfd_open'), reason='os.pidfd_open needs Python 3.9+ on Linux')
+
+
+@needs_pidfd
+def test_a_waiter_wakes_when_the_supervisor_exits_not_at_its_next_poll(store, monkeypatch):
+    # With reads of state.json an hour apart, only the supervisor's exit can end this wait in time.
+    monkeypatch.setattr(js, 'POLL', 3600)
+    monkeypatch.setattr(js, 'LOST_CHECK_EVERY', 3600)
+    jobs = store.start([{'command': 'sleep 0.3'}, {'command': 'sleep 0.6'}])
+    outcome = []
+    waiter = threading.Thread(target=lambda: outcome.append(store.wait(jobs, timeout=7200)), daemon=True)
+    waiter.start()
+    waiter.join(60)
+    assert outcome == [False], 'the wait did not end when the supervisors exited'
+    assert [job.state['state'] for job in jobs] == ['completed', 'completed']
+
+
+def test_without_pidfds_a_waiter_polls(store, monkeypatch):
+    monkeypatch.delattr(os, 'pidfd_open', raising=False)
+    job = start(store, command='sleep 0.2')
+    assert store.wait([job], timeout=30) is False and job.state['state'] == 'completed'
+
+
+@needs_pidfd
+def test_when_no_pidfd_can_be_had_a_waiter_polls(store, monkeypatch):
+    def refused(pid):
+        raise OSError(errno.EMFILE, 'Too many open files')
+    monkeypatch.setattr(os, 'pidfd_open', refused)
+    jobs = store.start([{'command': 'sleep 0.2'}, {'command': 'sleep 0.3'}])
+    assert store.wait(jobs, timeout=30) is False
+    assert [job.state['state'] for job in jobs] == ['completed', 'completed']
+
+
+@needs_pidfd
+def test_only_the_recorded_supervisor_is_watched(store):
+    job = start(store, command='sleep 30')
+    exits = js._Exits()
+    try:
+        job.state['supervisor_start_time'] = '1'  # the pid now belongs to another process
+        exits.watch([job])
+        assert exits.fds == {}
+        job.reload()
+        job._state_sig = None
+        job.reload()
+        exits.watch([job])
+        assert list(exits.fds) == [job.id]
+    finally:
+        exits.close()
+        store.stop(job, grace=1)
+
+
+@needs_pidfd
+def test_beyond_the_watch_limit_jobs_are_polled(store, monkeypatch):
+    monkeypatch.setattr(js._Exits, 'MAX_WATCHED', 1)
+    jobs = store.start([{'command': 'sleep 0.%d' % i} for i in (1, 2, 3)])
+    assert store.wait(jobs, timeout=30) is False
+    assert {job.state['state'] for job in jobs} == {'completed'}
 
 
 def test_spawn_error(store):
