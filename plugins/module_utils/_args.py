@@ -27,7 +27,10 @@ _DURATION_UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
 
 
 class JobArgumentError(ValueError):
-    """A bad value from the user; its message says what to do."""
+    """A bad value from the user; its message says what to do, on one line (it may quote the bad input)."""
+
+    def __init__(self, message):
+        super().__init__(one_line(message))
 
 
 def one_line(message):

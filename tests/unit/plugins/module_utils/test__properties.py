@@ -175,3 +175,11 @@ def test_corrupt_files_give_a_sane_state_and_touch_nothing_outside(template_job,
         assert snapshot(outside) == before, 'a path outside the job root was touched'
     finally:
         shutil.rmtree(sandbox, ignore_errors=True)
+
+
+def test_a_bad_value_under_a_key_with_a_newline_is_refused_in_one_line():
+    # Found by the property test above: the option path quoted the key, newline and all (every user-facing msg was
+    # already made one line where it is reported; the error itself now is).
+    with pytest.raises(JobArgumentError) as caught:
+        check_finite({'job_root': {'a\nb': float('inf')}})
+    assert '\n' not in str(caught.value) and 'must be a finite number' in str(caught.value)
