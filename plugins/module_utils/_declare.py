@@ -371,25 +371,22 @@ def declare(store, items, check_mode=False, diff=False, grace=DEFAULT_GRACE, wai
 
 
 def _act(store, plans, grace):
-    """Stop, remove and start what the plans decided; every start of the task in one JobStore.start call."""
+    """Stop, remove and start what the plans decided: every stop of the task in one JobStore.stop_all call (one
+    grace period for them all), every start in one JobStore.start call."""
+    stopping = [job for plan in plans if plan.action in ('started', 'recreated', 'stopped', 'removed')
+                for job in plan.existing if not job.finished]
+    if stopping:
+        store.stop_all(stopping, grace)
     starting = []
     for plan in plans:
         if plan.action in ('started', 'recreated'):
             # 'started' replaces only jobs that never ran (spawn errors); 'recreated' every job of the name.
             for job in plan.existing:
-                if not job.finished:
-                    store.stop(job, grace)
                 store.remove(job)
                 plan.replaced.append(job.id)
             starting.append(plan)
-        elif plan.action == 'stopped':
-            for job in plan.existing:
-                if not job.finished:
-                    store.stop(job, grace)
         elif plan.action == 'removed':
             for job in plan.existing:
-                if not job.finished:
-                    store.stop(job, grace)
                 view = job.view()
                 view['removed'] = store.remove(job)
                 plan.views.append(view)

@@ -187,7 +187,10 @@ def _children_map():
 
 def descendants(pid):
     """Every live descendant of pid (not pid itself)."""
-    children = _children_map()
+    return _below(_children_map(), pid)
+
+
+def _below(children, pid):
     found, todo = set(), [pid]
     while todo:
         for child in children.get(todo.pop(), ()):
@@ -206,43 +209,60 @@ def _signal_pids(pids, signum):
 
 
 def terminate_tree(supervisor_pid, supervisor_start, pid, pid_start, grace):
-    """SIGTERM the job's whole process tree, wait up to grace seconds, then SIGKILL what is left.
+    """terminate_trees for one job."""
+    terminate_trees([(supervisor_pid, supervisor_start, pid, pid_start)], grace)
 
-    The tree is every descendant of the supervisor (it is a child subreaper on Linux, so orphaned
-    grandchildren stay below it) plus the command's process group and descendants.
-    """
-    def tree():
+
+def terminate_trees(trees, grace):
+    """SIGTERM the whole process tree of every job in trees, wait up to grace seconds (one period for them all),
+    then SIGKILL what is left.
+
+    trees: (supervisor_pid, supervisor_start_time, pid, pid_start_time) per job. A job's tree is every descendant
+    of its supervisor (it is a child subreaper on Linux, so orphaned grandchildren stay below it) plus the
+    command's process group and descendants."""
+    import signal
+    me = os.getpid()
+
+    def alive():
+        children = _children_map()  # one look at the process table per round, however many jobs
         pids = set()
-        if proc_alive(supervisor_pid, supervisor_start):
-            pids |= descendants(supervisor_pid)
-            pids.discard(os.getpid())
-        if proc_alive(pid, pid_start):
-            pids.add(pid)
-            pids |= descendants(pid)
+        for supervisor_pid, supervisor_start, pid, pid_start in trees:
+            if proc_alive(supervisor_pid, supervisor_start):
+                pids |= _below(children, supervisor_pid)
+            if proc_alive(pid, pid_start):
+                pids.add(pid)
+                pids |= _below(children, pid)
+        pids.discard(me)
         return pids
 
-    def kill_group(signum):
-        if proc_alive(pid, pid_start):
-            try:
-                os.killpg(pid, signum)
-            except OSError:
-                pass
+    def kill_groups(signum):
+        for _supervisor_pid, _supervisor_start, pid, pid_start in trees:
+            if proc_alive(pid, pid_start):
+                try:
+                    os.killpg(pid, signum)
+                except OSError:
+                    pass
 
-    import signal
-    pids = tree()
-    kill_group(signal.SIGTERM)
+    def pause(step):
+        """Short first looks (most commands end within milliseconds of the signal), then every POLL."""
+        return min(POLL, 0.005 * 2 ** step)
+
+    pids = alive()
+    kill_groups(signal.SIGTERM)
     _signal_pids(pids, signal.SIGTERM)
     deadline = time.monotonic() + max(0.0, grace)
+    step = 0
     while pids and time.monotonic() < deadline:
-        time.sleep(POLL)
-        pids = tree()
-    for _attempt in range(20):
+        time.sleep(max(0.0, min(pause(step), deadline - time.monotonic())))
+        step += 1
+        pids = alive()
+    for attempt in range(20):
         if not pids:
             break
-        kill_group(signal.SIGKILL)
+        kill_groups(signal.SIGKILL)
         _signal_pids(pids, signal.SIGKILL)
-        time.sleep(POLL)
-        pids = tree()
+        time.sleep(pause(attempt))
+        pids = alive()
 
 
 _LIBC = []
@@ -929,28 +949,53 @@ class JobStore:
     # stop
     def stop(self, job, grace):
         """Stop a running job's whole process tree. Returns True if the job was running."""
-        job.check_lost()
-        if job.finished:
-            if job.state.get('reason') == 'lost' and proc_alive(job.state.get('pid'), job.state.get('pid_start_time')):
-                terminate_tree(None, None, job.state['pid'], job.state.get('pid_start_time'), grace)
-                return True
-            return False
-        write_json_atomic(job.path('stop.json'), {'requested': now_iso()})
-        st = job.state
-        terminate_tree(st.get('supervisor_pid'), st.get('supervisor_start_time'), st.get('pid'), st.get('pid_start_time'), grace)
+        return self.stop_all([job], grace)[0]
+
+    def stop_all(self, jobs, grace):
+        """Stop jobs together: every tree gets SIGTERM at once and the batch shares one grace period, so stopping
+        many jobs that ignore SIGTERM takes grace seconds, not grace seconds per job. Returns, per job, whether it
+        was running (a lost job whose command still ran counts)."""
+        was_running, trees, stopping = [], [], []
+        for job in jobs:
+            job.check_lost()
+            st = job.state
+            if job.finished:
+                unsupervised = st.get('reason') == 'lost' and proc_alive(st.get('pid'), st.get('pid_start_time'))
+                if unsupervised:
+                    trees.append((None, None, st['pid'], st.get('pid_start_time')))
+                was_running.append(unsupervised)
+                continue
+            write_json_atomic(job.path('stop.json'), {'requested': now_iso()})
+            trees.append((st.get('supervisor_pid'), st.get('supervisor_start_time'), st.get('pid'),
+                          st.get('pid_start_time')))
+            stopping.append(job)
+            was_running.append(True)
+        if trees:
+            terminate_trees(trees, grace)
+        # The supervisors record the ends (stop.json makes it `stopped`); their exits wake this wait.
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            job.reload()
-            if job.finished or not job.supervisor_alive():
-                break
-            time.sleep(POLL)
-        with job.lock():
-            job._state_sig = None
-            job.reload()
-            if not job.finished:
-                job._write_state(state='stopped', reason='stop', finished=now_iso(),
-                                 error='the supervisor did not record the end; stop recorded it')
-        return True
+        exits = _Exits()
+        try:
+            while True:
+                pending = []
+                for job in stopping:
+                    job.reload()
+                    if not job.finished and job.supervisor_alive():
+                        pending.append(job)
+                if not pending or time.monotonic() >= deadline:
+                    break
+                exits.watch(pending)
+                exits.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
+        finally:
+            exits.close()
+        for job in stopping:
+            with job.lock():
+                job._state_sig = None
+                job.reload()
+                if not job.finished:
+                    job._write_state(state='stopped', reason='stop', finished=now_iso(),
+                                     error='the supervisor did not record the end; stop recorded it')
+        return was_running
 
     # remove
     def remove(self, job):

@@ -138,9 +138,7 @@ def _stop(store, p, check_mode):
     jobs = store.select(ids=p['id'], names=p['name'], require=True)
     if check_mode:
         return job_result([job.view() for job in jobs], any(not job.finished for job in jobs))
-    changed = False
-    for job in jobs:
-        changed = store.stop(job, p['grace']) or changed
+    changed = any(store.stop_all(jobs, p['grace']))
     return job_result([job.view() for job in jobs], changed)
 
 
@@ -153,9 +151,10 @@ def _remove(store, p, check_mode):
     views = [job.view() for job in jobs]
     if check_mode:
         return job_result(views, bool(jobs))
+    if running:
+        store.stop_all(running, DEFAULT_GRACE)  # together: one grace period for them all
     for job, view in zip(jobs, views):
-        if not job.finished:
-            store.stop(job, DEFAULT_GRACE)
+        if job in running:
             job.reload()
             view.update(job.view())
         view['removed'] = store.remove(job)

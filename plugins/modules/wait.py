@@ -10,7 +10,9 @@ short_description: Wait for jobs to end (Wait-Job)
 version_added: 1.0.0
 description:
   - Waits on the target, inside one module call, until every selected job has ended (or any one, with O(any=true)).
-    An end is noticed within a quarter of a second, and waiting for many jobs costs one round trip, not one per job.
+    Waiting for many jobs costs one round trip, not one per job. On Linux 5.3 and later with Python 3.9 and later
+    the waiter wakes as soon as a job's supervisor has recorded its end; elsewhere it reads the jobs' state every
+    50 ms.
   - Long waits run as several module calls ("slices"), each shorter than the connection's timeouts; set the host
     variable C(remote_jobs_wait_slice) to choose the slice length in seconds.
   - Running out of time is not an error unless O(fail_on_timeout=true); RV(timed_out) tells.

@@ -157,6 +157,36 @@ def test_stop_escalates_to_kill_after_grace(store):
     assert gone(job.state['pid'], job.state['pid_start_time'])
 
 
+def test_jobs_stopped_together_share_one_grace_period(store):
+    # Three commands that ignore SIGTERM and one that does not: one at a time, each of the three would take its
+    # own grace period before the kill, and their ends would lie at least a grace period apart.
+    stubborn = 'trap "" TERM; echo ready; while :; do sleep 0.1; done'
+    jobs = store.start([{'command': stubborn}, {'command': 'sleep 300'}, {'command': stubborn}, {'command': stubborn}])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(open(job.stdout_path).read() != 'ready\n'
+                                              for job in jobs if job is not jobs[1]):
+        time.sleep(0.05)
+    assert store.stop_all(jobs, grace=1.5) == [True, True, True, True]
+    assert {(job.state['state'], job.state['reason']) for job in jobs} == {('stopped', 'stop')}
+    for job in jobs:
+        assert gone(job.state['pid'], job.state['pid_start_time'])
+    ends = sorted(js.parse_iso(job.state['finished']) for job in jobs if job is not jobs[1])
+    assert (ends[-1] - ends[0]).total_seconds() < 1.0, 'the grace periods ran one after another: %s' % ends
+    assert store.stop_all(jobs, grace=1.5) == [False] * 4, 'stopping ended jobs changes nothing'
+
+
+def test_stop_all_ends_the_unsupervised_command_of_a_lost_job_and_skips_ended_ones(store):
+    done = wait(store, start(store, command='true'))
+    orphan = start(store, command='sleep 300')
+    with orphan.lock():
+        orphan._write_state(supervisor_start_time='1')  # its supervisor looks gone: the job is lost
+    running = start(store, command='sleep 300')
+    assert store.stop_all([done, orphan, running], grace=1) == [False, True, True]
+    assert orphan.state['reason'] == 'lost' and running.state['reason'] == 'stop'
+    assert gone(orphan.state['pid'], orphan.state['pid_start_time'])
+    assert gone(running.state['pid'], running.state['pid_start_time'])
+
+
 def test_supervisor_and_command_killed_is_lost(store):
     job = start(store, command='sleep 300')
     st = dict(job.state)
