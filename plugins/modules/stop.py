@@ -12,6 +12,9 @@ description:
   - Sends SIGTERM to the job's whole process tree (its process group, and on Linux every process below its
     supervisor, which is a child subreaper so orphaned grandchildren are found too), waits up to O(grace)
     seconds, then sends SIGKILL to what is left.
+  - All selected jobs are stopped together and share one O(grace) period, so stopping many jobs that ignore
+    SIGTERM takes O(grace) seconds, not O(grace) seconds per job. The same holds for M(remote.jobs.remove) with
+    O(remote.jobs.remove#module:force=true) and for the jobs one M(remote.jobs.job) task stops or replaces.
   - The job ends V(stopped) with reason V(stop). Stopping a job that has already ended changes nothing.
   - A V(lost) job whose command still runs unsupervised is ended too.
 extends_documentation_fragment:
