@@ -796,7 +796,8 @@ class JobStore:
         """Block until all (or any) jobs have finished, or timeout seconds pass. Returns timed_out.
 
         state.json is read every POLL seconds; where the system can say when a process exits (Linux 5.3+,
-        Python 3.9+), the exit of a job's supervisor, right after it records the end, wakes the waiter at once."""
+        Python 3.9+), the exit of a job's supervisor, right after it records the end, wakes the waiter at once, and
+        while every running job's supervisor is watched state.json is read only every LOST_CHECK_EVERY seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         last_lost_check = time.monotonic()
         exits = _Exits()
@@ -815,8 +816,12 @@ class JobStore:
                     return False
                 if deadline is not None and time.monotonic() >= deadline:
                     return True
-                exits.watch(job for job in jobs if not job.finished)
-                exits.sleep(POLL if deadline is None else max(0.0, min(POLL, deadline - time.monotonic())))
+                running = [job for job in jobs if not job.finished]
+                exits.watch(running)
+                # Every end is recorded by a supervisor that then exits: when all of them are watched, their exits
+                # wake the waiter and state.json needs reading only as often as the lost check runs.
+                pause = LOST_CHECK_EVERY if exits.watches(running) else POLL
+                exits.sleep(pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
         finally:
             exits.close()
 
@@ -1048,6 +1053,10 @@ class _Exits:
                 self.poller = select.poll()
             self.poller.register(fd)
             self.fds[job.id] = fd
+
+    def watches(self, jobs):
+        """True if the exit of every one of these jobs' supervisors will wake sleep()."""
+        return all(job.id in self.fds for job in jobs)
 
     def sleep(self, seconds):
         if self.poller is None:

@@ -300,6 +300,19 @@ def test_a_waiter_wakes_when_the_supervisor_exits_not_at_its_next_poll(store, mo
     assert [job.state['state'] for job in jobs] == ['completed', 'completed']
 
 
+@needs_pidfd
+def test_a_waiter_whose_jobs_are_all_watched_reads_state_only_at_the_lost_checks(store, monkeypatch):
+    monkeypatch.setattr(js, 'POLL', 0.01)  # polling would read state.json about 150 times in 1.5 s
+    jobs = store.start([{'command': 'sleep 1.5'}, {'command': 'sleep 1.5'}])
+    reads = []
+    original = js.Job.reload
+    monkeypatch.setattr(js.Job, 'reload', lambda job: (reads.append(job.id), original(job))[1])
+    assert store.wait(jobs, timeout=60) is False
+    assert [job.state['state'] for job in jobs] == ['completed', 'completed']
+    # Once per 0.5 s lost check, plus the wake-ups: a handful per job, not one per POLL.
+    assert len(reads) < 30, '%d reads of state.json' % len(reads)
+
+
 def test_without_pidfds_a_waiter_polls(store, monkeypatch):
     monkeypatch.delattr(os, 'pidfd_open', raising=False)
     job = start(store, command='sleep 0.2')
