@@ -148,15 +148,12 @@ def _remove(store, p, check_mode):
     if running and not p['force']:
         raise JobStoreError('refusing to remove running job(s) %s: stop them first, or pass force: true to stop and remove'
                             % ', '.join(job.id for job in running))
-    views = [job.view() for job in jobs]
     if check_mode:
-        return job_result(views, bool(jobs))
+        return job_result([job.view() for job in jobs], bool(jobs))
     if running:
-        store.stop_all(running, DEFAULT_GRACE)  # together: one grace period for them all
+        store.stop_all(running, DEFAULT_GRACE)  # together: one grace period; it leaves each job's state reloaded
+    views = [job.view() for job in jobs]
     for job, view in zip(jobs, views):
-        if job in running:
-            job.reload()
-            view.update(job.view())
         view['removed'] = store.remove(job)
     return job_result(views, any(view['removed'] for view in views))
 
