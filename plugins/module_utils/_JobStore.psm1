@@ -29,6 +29,8 @@ $script:Native = 'ansible_collections.remote.jobs.plugins.module_utils._JobNativ
 $script:States = @('running', 'completed', 'failed', 'stopped')
 $script:FinishedStates = @('completed', 'failed', 'stopped')
 $script:Streams = @('stdout', 'stderr')
+# The most one Read-RemoteJobPiece returns (a become receive reads big pieces in several calls), as READ_PIECE_MAX on POSIX.
+$script:ReadPieceMax = 8MB
 # The options a remote.jobs.job declaration passes to a start (_START_KEYS of _declare.py).
 $script:DeclarationStartKeys = @(
     'name', 'command', 'executable', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'output_path', 'results_dir', 'retention', 'results'
@@ -1331,6 +1333,60 @@ Function Get-RemoteJobFetchPlan {
     , $pieces.ToArray()
 }
 
+Function Read-RemoteJobPiece {
+    <#
+    .SYNOPSIS
+    Bytes From..To of a stream not received past From yet: a planned piece read through the module's own result.
+    .DESCRIPTION
+    For a controller whose connection cannot read the job's files (become to another user). At most
+    $script:ReadPieceMax bytes; read under the job's lock, so a concurrent commit cannot free the range mid-read.
+    #>
+    [CmdletBinding()]
+    [OutputType([byte[]])]
+    param (
+        [Parameter(Mandatory = $true)][System.Collections.IDictionary]$Job,
+        [Parameter(Mandatory = $true)][string]$Stream,
+        [Parameter(Mandatory = $true)][long]$From,
+        [Parameter(Mandatory = $true)][long]$To
+    )
+
+    if ($script:Streams -notcontains $Stream) {
+        throw [System.ArgumentException]::new("stream must be stdout or stderr, got '$Stream'")
+    }
+    if ($From -lt 0 -or $To -lt $From -or ($To - $From) -gt $script:ReadPieceMax) {
+        throw [System.ArgumentException]::new("a piece read covers 0 to $($script:ReadPieceMax) bytes from a start of 0 or more, got $From..$To")
+    }
+    $length = [int]($To - $From)
+    $data = New-Object -TypeName byte[] -ArgumentList $length
+    $lock = Lock-RemoteJob -Path $Job.Dir
+    try {
+        $offsets = Get-RemoteJobOffset -Job $Job
+        if ([long]$offsets[$Stream] -gt $From) {
+            $said = "$Stream of job $($Job.Id) from byte $From was received by another receive meanwhile: run receive again"
+            throw [System.InvalidOperationException]::new($said)
+        }
+        $src = [System.IO.File]::Open($Job.Paths[$Stream], [System.IO.FileMode]::Open, [System.IO.FileAccess]::Read, [System.IO.FileShare]'ReadWrite, Delete')
+        try {
+            $null = $src.Seek($From, [System.IO.SeekOrigin]::Begin)
+            $done = 0
+            while ($done -lt $length) {
+                $read = $src.Read($data, $done, $length - $done)
+                if ($read -le 0) {
+                    throw [System.InvalidOperationException]::new("$Stream of job $($Job.Id) ends before byte ${To}: run receive again")
+                }
+                $done += $read
+            }
+        }
+        finally {
+            $src.Dispose()
+        }
+    }
+    finally {
+        $lock.Dispose()
+    }
+    , $data
+}
+
 # --- stop, remove ----------------------------------------------------------------------------------------------
 
 Function Stop-RemoteJob {
@@ -2327,7 +2383,8 @@ Export-ModuleMember -Function @(
     'ConvertFrom-RemoteJobJson', 'ConvertTo-RemoteJobDuration', 'ConvertTo-RemoteJobHashtable', 'Get-RemoteJob', 'Get-RemoteJobDeclaration',
     'Get-RemoteJobErrorMessage', 'Get-RemoteJobFetchPlan', 'Get-RemoteJobOffset', 'Get-RemoteJobTimestamp', 'Get-RemoteJobUtf8End',
     'Get-RemoteJobView', 'Initialize-RemoteJobStore', 'Invoke-RemoteJobSupervisor', 'Lock-RemoteJob', 'New-RemoteJobModule', 'Open-RemoteJobStore',
-    'Read-RemoteJobJson', 'Read-RemoteJobOutput', 'Receive-RemoteJobOutput', 'Remove-RemoteJob', 'Remove-RemoteJobExpired', 'Resolve-RemoteJobPath',
+    'Read-RemoteJobJson', 'Read-RemoteJobOutput', 'Read-RemoteJobPiece', 'Receive-RemoteJobOutput', 'Remove-RemoteJob', 'Remove-RemoteJobExpired',
+    'Resolve-RemoteJobPath',
     'Select-RemoteJob', 'Start-RemoteJob', 'Stop-RemoteJob', 'Test-RemoteJobFinished', 'Test-RemoteJobMoreData', 'Test-RemoteJobName',
     'Test-RemoteJobStore', 'Update-RemoteJobLost', 'Update-RemoteJobState', 'Wait-RemoteJob', 'Write-RemoteJobJson'
 )

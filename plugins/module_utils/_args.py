@@ -16,6 +16,9 @@ STATES = ('running', 'completed', 'failed', 'stopped')
 FINISHED_STATES = ('completed', 'failed', 'stopped')
 PLACEMENTS = ('target', 'controller')
 DEFAULT_MAX_BYTES = 1024 * 1024
+# The most bytes one receive _read call returns: with become a piece travels in the module's results, in calls of
+# at most this many bytes (8 MiB, ~11 MiB of base64 JSON).
+READ_PIECE_MAX = 8 << 20
 DEFAULT_JOB_ROOT = '~/.ansible_jobs'
 DEFAULT_GRACE = 5
 # Job fields never copied to the top level of a result: Ansible reserves a top-level "results" (loop results),
@@ -240,9 +243,11 @@ SPECS = {
 INTERNAL = {
     # _final: the last slice of a sliced wait (receive even if jobs still run);
     # _plan: describe output of results=controller jobs as pieces to fetch instead of returning it as text;
-    # _commit: [{id, stream, start, end}] ranges the controller fetched and verified.
+    # _commit: [{id, stream, start, end}] ranges the controller fetched and verified;
+    # _read: {id, stream, start, end} a planned piece's bytes, base64 in the result (become to another user: the
+    # connection cannot read the job's files).
     'receive': dict(_final=dict(type='bool', default=True), _plan=dict(type='bool', default=False),
-                    _commit=dict(type='list', elements='dict')),
+                    _commit=dict(type='list', elements='dict'), _read=dict(type='dict')),
     # _plan: when the wait ended, describe the new output of ended results=controller jobs as pieces to fetch.
     'wait': dict(_plan=dict(type='bool', default=False)),
 }

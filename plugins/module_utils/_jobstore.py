@@ -36,6 +36,7 @@ import time
 
 from ansible_collections.remote.jobs.plugins.module_utils._args import (
     FINISHED_STATES,
+    READ_PIECE_MAX,
     JobArgumentError,
     check_job_id,
     parse_duration,
@@ -907,6 +908,27 @@ class JobStore:
                     raise JobStoreError('%s of job %s shrank while it was read' % (stream, job.id))
                 pieces.append({'stream': stream, 'start': start, 'end': end, 'sha256': sha256, 'path': source})
         return pieces
+
+    def read_piece(self, job, stream, start, end):
+        """Bytes start..end of a stream that is not received past start yet: a planned piece read through the
+        verb's own result, for a controller whose connection cannot read the job's files (become to another user).
+        Read under the job's lock, so a concurrent commit cannot free the range mid-read."""
+        if stream not in ('stdout', 'stderr'):
+            raise JobStoreError('stream must be stdout or stderr, got %r' % (stream,))
+        if not 0 <= start <= end or end - start > READ_PIECE_MAX:
+            raise JobStoreError('a piece read covers 0 to %d bytes from a start of 0 or more, got %r..%r' % (
+                READ_PIECE_MAX, start, end))
+        path = job.stdout_path if stream == 'stdout' else job.stderr_path
+        with job.lock():
+            if job.offsets()[stream] > start:
+                raise JobStoreError('%s of job %s from byte %d was received by another receive meanwhile: run '
+                                    'receive again' % (stream, job.id, start))
+            with open(path, 'rb') as src:
+                src.seek(start)
+                data = src.read(end - start)
+        if len(data) < end - start:
+            raise JobStoreError('%s of job %s ends before byte %d: run receive again' % (stream, job.id, end))
+        return data
 
     def commit(self, job, ranges):
         """Record ranges the controller now holds as received (second half of a consuming receive).

@@ -59,6 +59,12 @@ options:
         verified, to be counted as received.
     type: list
     elements: dict
+  _read:
+    description:
+      - Internal, set by the action plugin; never set it in a task. Return the bytes of one planned piece (up to
+        8 MiB, base64) in the result, for a controller whose connection cannot read the job's files (C(become) to
+        another user).
+    type: dict
 attributes:
   check_mode:
     support: full

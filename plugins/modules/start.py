@@ -67,6 +67,9 @@ options:
       - Where the output lives.
       - V(target) keeps it in files on the target (the job folder, or O(output_path)) until received.
       - V(controller) fetches it into O(results_dir) on the controller when received; see the placement docs.
+        With C(become) to another user than the connection's, the output travels in the receive module's results
+        (8 MiB of base64 per call) rather than with the connection's file transfer, which cannot read the job's
+        private folder.
     type: str
     choices: [target, controller]
     default: target

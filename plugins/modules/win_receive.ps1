@@ -7,14 +7,16 @@
 #AnsibleRequires -PowerShell ansible_collections.remote.jobs.plugins.module_utils._JobStore
 #AnsibleRequires -CSharpUtil ansible_collections.remote.jobs.plugins.module_utils._JobNative
 
-# _commit, _final and _plan are internal (INTERNAL in _args.py): only the action plugin passes them. With _plan
-# nothing is consumed here; the result says which ranges were read (results=target) or which pieces to fetch
-# (results=controller), and a second call with _commit records what the controller really got.
+# _commit, _final, _plan and _read are internal (INTERNAL in _args.py): only the action plugin passes them. With
+# _plan nothing is consumed here; the result says which ranges were read (results=target) or which pieces to fetch
+# (results=controller), and a second call with _commit records what the controller really got. _read returns one
+# planned piece's bytes (base64) for a controller whose connection cannot read the job's files.
 $spec = @{
     options = @{
         _commit = @{ type = 'list'; elements = 'dict' }
         _final = @{ type = 'bool'; default = $true }
         _plan = @{ type = 'bool'; default = $false }
+        _read = @{ type = 'dict' }
         auto_remove = @{ type = 'bool'; default = $false }
         id = @{ type = 'list'; elements = 'str' }
         job_root = @{ type = 'str' }
@@ -70,6 +72,24 @@ if ($null -ne $params._commit) {
         $module.FailJson("recording the received output failed: $_", $_)
     }
     Add-RemoteJobResult -Result $module.Result -View $views -Changed $changed
+    $module.ExitJson()
+}
+
+if ($null -ne $params._read) {
+    # One planned piece's bytes, read by the module because the connection cannot read the job's files.
+    $item = ConvertTo-RemoteJobHashtable -InputObject $params._read
+    $job = @($jobs | Where-Object { $_.Id -eq [string]$item.id })
+    if ($job.Count -ne 1) {
+        $module.FailJson("_read names job '$($item.id)', which the selection does not hold")
+    }
+    try {
+        $data = Read-RemoteJobPiece -Job $job[0] -Stream ([string]$item.stream) -From ([long]$item.start) -To ([long]$item.end)
+    }
+    catch {
+        $module.FailJson("reading the output failed: $($_.Exception.Message)", $_)
+    }
+    $module.Result.data = [System.Convert]::ToBase64String($data)
+    Add-RemoteJobResult -Result $module.Result -View @() -Changed $false
     $module.ExitJson()
 }
 

@@ -9,10 +9,15 @@ with the connection's fetch_file (sftp/scp over SSH, not base64 in JSON), is che
 appended to the controller copy, and only then committed, which lets the target drop it. A fetch that breaks
 leaves the target untouched; the next receive fetches the same range again and the controller copy is cut back
 to the range's start first, so nothing is lost or duplicated.
+
+With become to another user the connection's fetch_file runs as the login user, who cannot read the job's private
+files; then, as ansible.builtin.fetch falls back to slurp, each piece travels in the receive module's own results,
+READ_PIECE_MAX bytes (base64) per call, and is checked and committed the same way.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -21,7 +26,7 @@ import threading
 from ansible.errors import AnsibleError
 from ansible.utils.display import Display
 
-from ansible_collections.remote.jobs.plugins.module_utils._args import NOT_AT_TOP
+from ansible_collections.remote.jobs.plugins.module_utils._args import NOT_AT_TOP, READ_PIECE_MAX
 
 display = Display()
 
@@ -90,6 +95,18 @@ class Placement:
         self.task_vars = task_vars
         self.host = task_vars.get('inventory_hostname') or action._play_context.remote_addr
 
+    def through_module(self):
+        """True when pieces must travel in the module's results: become is on and may be another user than the
+        connection's (whose fetch_file cannot read the job's 0700 folder)."""
+        if not getattr(self.action._connection, 'become', None):
+            return False
+        try:
+            become_user = self.action.get_become_option('become_user')
+        except (AttributeError, KeyError):
+            become_user = None
+        remote_user = self.action._get_remote_user()
+        return not (become_user and remote_user and str(become_user) == str(remote_user))
+
     def absolute(self, folder):
         """A controller folder: ~ expanded, relative paths taken from the playbook's folder."""
         folder = os.path.expanduser(str(self.action._templar.template(folder)))
@@ -133,10 +150,12 @@ class Placement:
                 continue
             pieces = view.pop('pieces')
             dest = self.dest(view)
+            reader = self._reader(args) if self.through_module() else None
             text = {'stdout': b'', 'stderr': b''}
             truncated = False
             for piece in pieces:
-                text[piece['stream']] = self._fetch_piece(view, piece, dest, args['max_bytes'] if with_text else None)
+                text[piece['stream']] = self._fetch_piece(view, piece, dest, args['max_bytes'] if with_text else None,
+                                                          reader)
                 truncated = truncated or (args['max_bytes'] and piece['end'] - piece['start'] > args['max_bytes'])
                 commits.append({'id': view['id'], 'stream': piece['stream'], 'start': piece['start'],
                                 'end': piece['end']})
@@ -173,15 +192,51 @@ class Placement:
                 self._write_job_json(view)
         return set_jobs(result, views)
 
-    def _fetch_piece(self, view, piece, dest, max_bytes):
-        """Fetch one piece, verify it, add it to dest/<stream>; return its first max_bytes bytes."""
+    def _reader(self, args):
+        """read(view, piece, path): the piece's bytes into path through the receive module, READ_PIECE_MAX at a
+        time (connections that cannot read the job's files)."""
+
+        def read(view, piece, path):
+            start, end = int(piece['start']), int(piece['end'])
+            with open(path, 'wb') as out:
+                os.fchmod(out.fileno(), 0o600)
+                position = start
+                while position < end:
+                    upto = min(end, position + READ_PIECE_MAX)
+                    got = self.action._run_module(
+                        dict(args, id=[view['id']], name=None, wait=False), self.task_vars, _verb='receive',
+                        _read=dict(id=view['id'], stream=piece['stream'], start=position, end=upto))
+                    if got.get('failed'):
+                        raise PlacementError('reading %s of job %s from %s failed: %s' % (
+                            piece['stream'], view['id'], self.host, got.get('msg')))
+                    try:
+                        data = base64.b64decode(got.get('data') or '', validate=True)
+                    except (TypeError, ValueError):
+                        raise PlacementError('reading %s of job %s from %s returned no valid data: run receive '
+                                             'again' % (piece['stream'], view['id'], self.host))
+                    if len(data) != upto - position:
+                        raise PlacementError('reading %s of job %s from %s returned %d of %d bytes: run receive '
+                                             'again' % (piece['stream'], view['id'], self.host, len(data),
+                                                        upto - position))
+                    out.write(data)
+                    position = upto
+        return read
+
+    def _fetch_piece(self, view, piece, dest, max_bytes, reader=None):
+        """Fetch one piece (with the connection's fetch_file, or reader), verify it, add it to dest/<stream>; return
+        its first max_bytes bytes."""
         stream, start, end = piece['stream'], int(piece['start']), int(piece['end'])
         length = end - start
         os.makedirs(dest, mode=0o700, exist_ok=True)
         incoming = os.path.join(dest, '.incoming-%s-%d' % (stream, start))
         try:
             try:
-                self.action._connection.fetch_file(piece['path'], incoming)
+                if reader is not None:
+                    reader(view, piece, incoming)
+                else:
+                    self.action._connection.fetch_file(piece['path'], incoming)
+            except PlacementError:
+                raise
             except Exception as exc:  # the connection's own errors vary by plugin
                 raise PlacementError('fetching %s of job %s from %s failed: %s. The target copy is intact: '
                                      'run receive again' % (stream, view['id'], self.host, exc))

@@ -9,6 +9,7 @@ import pwd
 import shutil
 import stat
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -123,6 +124,60 @@ def test_become_runs_the_job_as_that_user_in_that_users_job_root(lab, sshd, meth
                          'ansible_python_interpreter': python})
     assert run.rc == 0, run.output
     assert run.result('info')['jobs'] == []
+
+
+@pytest.mark.usefixtures('sudoers')
+@pytest.mark.parametrize('method', ['su', 'sudo'])
+def test_become_fetches_results_controller_output_through_the_module(lab, sshd, method, tmp_path):
+    # The login user cannot read the become user's job folder, so fetch_file cannot carry the output: it travels
+    # in the receive module's results (8 MiB per call), checked and committed as usual, also as a later piece.
+    python = shutil.which('python3', path='/usr/bin:/usr/local/bin:/bin')
+    if not python:
+        pytest.skip('no system python3 for the test users (they cannot run this checkout\'s venv)')
+    if not shutil.which('setfacl'):
+        pytest.skip('becoming an unprivileged user from an unprivileged one needs setfacl (apt-get install acl)')
+    connecting = ensure_user(OTHER_USER, password='rj-other-pass')
+    become = ensure_user(BECOME_USER, password='rj-test-pass')
+    authorize(connecting, sshd)
+    if method == 'sudo':
+        allow_sudo(connecting, become)
+    go = '/tmp/remote-jobs-go-%s' % uuid.uuid4().hex[:8]
+    results_dir = tmp_path / 'results'
+    play_vars = {'remote_jobs_root': '~/.ansible_jobs', 'ansible_user': OTHER_USER, 'ansible_python_interpreter': python,
+                 'ansible_become': True, 'ansible_become_method': method, 'ansible_become_user': BECOME_USER,
+                 'ansible_become_password': {'su': 'rj-test-pass', 'sudo': 'rj-other-pass'}[method],
+                 'remote_jobs_results_dir': str(results_dir)}
+    big = 9 * 1024 * 1024 + 7  # two read calls
+    command = "id -un; head -c %d /dev/zero | tr '\\0' x; while [ ! -e %s ]; do sleep 0.05; done; echo tail" % (big, go)
+    run = lab.play([{'name': 'start', 'remote.jobs.start': {'command': command, 'results': 'controller'}}],
+                   hosts='h1', vars=play_vars)
+    assert run.rc == 0, run.output
+    job_id = run.result('start')['id']
+    stdout = os.path.join(become.pw_dir, '.ansible_jobs', job_id, 'stdout')
+    head = ('%s\n' % BECOME_USER).encode() + b'x' * big
+    deadline = time.monotonic() + 30
+    while os.path.getsize(stdout) < len(head) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        run = lab.play([{'name': 'first', 'remote.jobs.receive': {'id': job_id}}], hosts='h1', vars=play_vars)
+        assert run.rc == 0, run.output
+        first = run.result('first')
+        assert first['fetched_bytes'] == len(head) and first['stdout'].startswith('%s\nxxx' % BECOME_USER)
+        assert first['truncated'] and first['state'] == 'running'
+        with open(go, 'w'):
+            pass
+        run = lab.play([{'name': 'rest', 'remote.jobs.receive': {'id': job_id, 'wait': True, 'timeout': 60}}],
+                       hosts='h1', vars=play_vars)
+        assert run.rc == 0, run.output
+    finally:
+        if os.path.exists(go):
+            os.unlink(go)
+    rest = run.result('rest')
+    assert (rest['stdout'], rest['fetched_bytes'], rest['state'], rest['has_more_data']) == ('tail\n', 5, 'completed', False)
+    copy = results_dir / 'h1' / job_id / 'stdout'
+    assert copy.read_bytes() == head + b'tail\n', 'the controller copy holds every byte once, in order'
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert os.path.getsize(stdout) == 0, 'the target let go of what the controller holds'
 
 
 @pytest.mark.parametrize('problem', ['world-writable', 'foreign-owner'])

@@ -521,6 +521,18 @@ Describe 'Receiving output' {
         $pieces[0].sha256 | Should -Be (Get-FileHash -LiteralPath $pieces[0].path -Algorithm SHA256).Hash.ToLowerInvariant()
     }
 
+    It 'reads a planned piece for a controller that cannot fetch files, and refuses a consumed range' {
+        $job = New-TestJob -Store $store -Id 'p' -Results 'controller' -Stdout 'abcdef'
+        Get-Text (Read-RemoteJobPiece -Job $job -Stream 'stdout' -From 2 -To 5) | Should -Be 'cde'
+        (Read-RemoteJobPiece -Job $job -Stream 'stdout' -From 6 -To 6).Length | Should -Be 0
+        { Read-RemoteJobPiece -Job $job -Stream 'stdout' -From 4 -To 9 } | Should -Throw '*ends before byte 9*'
+        { Read-RemoteJobPiece -Job $job -Stream 'stdin' -From 0 -To 1 } | Should -Throw '*stdout or stderr*'
+        { Read-RemoteJobPiece -Job $job -Stream 'stdout' -From 0 -To (8MB + 1) } | Should -Throw '*0 to 8388608 bytes*'
+        $null = Complete-RemoteJobReceive -Job $job -Range @{ stdout = @(0, 3) }
+        { Read-RemoteJobPiece -Job $job -Stream 'stdout' -From 0 -To 3 } | Should -Throw '*received by another receive*'
+        Get-Text (Read-RemoteJobPiece -Job $job -Stream 'stdout' -From 3 -To 6) | Should -Be 'def'
+    }
+
     It 'lets go of a finished controller job''s output once all of it is fetched' {
         $job = New-TestJob -Store $store -Id 'c' -Results 'controller' -Stdout 'all of it'
         $null = Complete-RemoteJobReceive -Job $job -Range @{ stdout = @(0, 9) }

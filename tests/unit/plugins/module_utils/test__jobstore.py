@@ -487,6 +487,21 @@ def test_commit_is_refused_when_someone_received_meanwhile(store):
     assert job.offsets()['stdout'] == 4
 
 
+def test_read_piece_returns_unreceived_bytes_and_refuses_the_rest(store):
+    job = wait(store, start(store, command='printf abcdef', results='controller'))
+    assert store.read_piece(job, 'stdout', 2, 5) == b'cde'
+    assert store.read_piece(job, 'stdout', 6, 6) == b''
+    for stream, begin, end, said in [('stdin', 0, 1, 'stdout or stderr'), ('stdout', 4, 9, 'ends before byte 9'),
+                                     ('stdout', -1, 2, 'from a start of 0'), ('stdout', 3, 2, 'from a start of 0'),
+                                     ('stdout', 0, js.READ_PIECE_MAX + 1, '0 to %d bytes' % js.READ_PIECE_MAX)]:
+        with pytest.raises(js.JobStoreError, match=said):
+            store.read_piece(job, stream, begin, end)
+    assert store.commit(job, {'stdout': (0, 3)}) == {'stdout': True}
+    with pytest.raises(js.JobStoreError, match='received by another receive meanwhile'):
+        store.read_piece(job, 'stdout', 0, 3)
+    assert store.read_piece(job, 'stdout', 3, 6) == b'def'
+
+
 def test_retention_removes_finished_jobs_after_the_period(store):
     keep = wait(store, start(store, argv=['true']))
     short = wait(store, start(store, argv=['true'], retention=0.5))
