@@ -616,10 +616,24 @@ Function Get-RemoteJob {
 
     $null = Assert-RemoteJobId -Id $Id
     $info = New-Object -TypeName System.IO.DirectoryInfo -ArgumentList ([System.IO.Path]::Combine($Store.Root, $Id))
-    if (-not $info.Exists -or ($info.Attributes -band [System.IO.FileAttributes]::ReparsePoint)) {
+    if (-not (Test-RemoteJobDir -Info $info)) {
         return
     }
     New-RemoteJobObject -Store $Store -Id $Id
+}
+
+Function Test-RemoteJobDir {
+    <#
+    .SYNOPSIS
+    A job's folder: a real folder (no reparse point) holding job.json. A job's folder is prepared under a temporary
+    name and renamed once job.json is in it, so any other folder in the job root is not a job and is left alone.
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param ([Parameter(Mandatory = $true)][System.IO.DirectoryInfo]$Info)
+
+    $Info.Exists -and -not ($Info.Attributes -band [System.IO.FileAttributes]::ReparsePoint) -and
+    [System.IO.File]::Exists([System.IO.Path]::Combine($Info.FullName, 'job.json'))
 }
 
 Function Update-RemoteJobState {
@@ -894,6 +908,12 @@ Function Select-RemoteJob {
         [switch]$Require
     )
 
+    # A filter given as an empty list selects nothing (a list that came out empty never means every job).
+    $emptyFilter = ($null -ne $Id -and $Id.Count -eq 0) -or ($null -ne $Name -and $Name.Count -eq 0) -or
+        ($null -ne $State -and $State.Count -eq 0)
+    if ($emptyFilter) {
+        return
+    }
     $ids = @($Id | Where-Object { $null -ne $_ } | ForEach-Object { [string]$_ })
     $names = @($Name | Where-Object { $null -ne $_ } | ForEach-Object { [string]$_ })
     foreach ($jobId in $ids) {
@@ -925,7 +945,7 @@ Function Select-RemoteJob {
     elseif ($exists) {
         foreach ($entry in (New-Object -TypeName System.IO.DirectoryInfo -ArgumentList $root).GetDirectories()) {
             $valid = $entry.Name -cmatch '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\z'
-            if ($valid -and -not ($entry.Attributes -band [System.IO.FileAttributes]::ReparsePoint)) {
+            if ($valid -and (Test-RemoteJobDir -Info $entry)) {
                 $jobs.Add((New-RemoteJobObject -Store $Store -Id $entry.Name))
             }
         }
@@ -2386,5 +2406,5 @@ Export-ModuleMember -Function @(
     'Read-RemoteJobJson', 'Read-RemoteJobOutput', 'Read-RemoteJobPiece', 'Receive-RemoteJobOutput', 'Remove-RemoteJob', 'Remove-RemoteJobExpired',
     'Resolve-RemoteJobPath',
     'Select-RemoteJob', 'Start-RemoteJob', 'Stop-RemoteJob', 'Test-RemoteJobFinished', 'Test-RemoteJobMoreData', 'Test-RemoteJobName',
-    'Test-RemoteJobStore', 'Update-RemoteJobLost', 'Update-RemoteJobState', 'Wait-RemoteJob', 'Write-RemoteJobJson'
+    'Test-RemoteJobDir', 'Test-RemoteJobStore', 'Update-RemoteJobLost', 'Update-RemoteJobState', 'Wait-RemoteJob', 'Write-RemoteJobJson'
 )

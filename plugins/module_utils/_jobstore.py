@@ -389,6 +389,12 @@ def _remember_hashes(job_dir, paths):
             pass
 
 
+def _is_job_dir(path):
+    """A job's folder: a real folder (not a link) holding job.json. A job's folder is prepared under a temporary
+    name and renamed once job.json is in it, so any other folder in the job root is not a job and is left alone."""
+    return os.path.isdir(path) and not os.path.islink(path) and os.path.isfile(os.path.join(path, 'job.json'))
+
+
 def _utf8_safe_end(data):
     """Length of data without an incomplete UTF-8 sequence at its end (held back while a job runs)."""
     for back in range(1, min(4, len(data)) + 1):
@@ -629,14 +635,14 @@ class JobStore:
                 check_job_id(entry)
             except JobArgumentError:
                 continue
-            if os.path.isdir(os.path.join(self.root, entry)) and not os.path.islink(os.path.join(self.root, entry)):
+            if _is_job_dir(os.path.join(self.root, entry)):
                 ids.append(entry)
         return ids
 
     def load(self, job_id):
         """The job with this id, or None."""
         job_dir = self.job_dir(job_id)
-        if not self._check_root() or os.path.islink(job_dir) or not os.path.isdir(job_dir):
+        if not self._check_root() or not _is_job_dir(job_dir):
             return None
         return Job(self, job_id)
 
@@ -644,7 +650,10 @@ class JobStore:
                require=False):
         """Jobs matching every given filter (each list matches any of its items).
 
-        require: fail when an id names no job, or a name matches none (for verbs that act on jobs)."""
+        require: fail when an id names no job, or a name matches none (for verbs that act on jobs). A filter given as
+        an empty list selects nothing (a list that came out empty never means every job)."""
+        if any(f is not None and not len(f) for f in (ids, names, states)):
+            return []
         ids, names = list(ids or []), list(names or [])
         for job_id in ids:
             check_job_id(job_id)

@@ -272,6 +272,40 @@ def test_remove_refuses_running_jobs_without_force(lab):
     assert run.result('again', 'h3')['changed'] is False, 'removing a removed job is idempotent'
 
 
+def test_an_empty_selector_list_selects_nothing_and_other_folders_are_not_jobs(lab, tmp_path):
+    # A filtered list that comes out empty (a `selectattr` with no match) must not mean "every job on the host".
+    root = tmp_path / 'root'
+    precious = os.path.join(str(root), 'precious')
+    os.makedirs(precious)
+    root.chmod(0o700)
+    with open(os.path.join(precious, 'data.txt'), 'w') as handle:
+        handle.write('keep me')
+    name = uniq('empty')
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'jobs': [{'name': name, 'command': 'sleep 60'},
+                                                         {'name': name, 'command': 'echo done'}]}},
+        {'name': 'settle', 'remote.jobs.wait': {'name': name, 'any': True, 'timeout': 30}},
+        {'name': 'stop none', 'remote.jobs.stop': {'id': '{{ [] }}'}},
+        {'name': 'receive none', 'remote.jobs.receive': {'id': '{{ [] }}'}},
+        {'name': 'remove none', 'remote.jobs.remove': {'id': '{{ [] }}', 'force': True}},
+        {'name': 'remove no state', 'remote.jobs.remove': {'state': '{{ [] }}'}},
+        {'name': 'info none', 'remote.jobs.info': {'name': '{{ [] }}'}},
+        {'name': 'old', 'remote.jobs.remove': {'older_than': '0s'}},
+        {'name': 'unknown', 'remote.jobs.receive': {'id': 'precious'}, 'ignore_errors': True},
+        {'name': 'all', 'remote.jobs.info': {'name': name}},
+        {'name': 'clean', 'remote.jobs.remove': {'name': name, 'force': True}},
+    ], hosts='h2', vars={'remote_jobs_root': str(root)})
+    assert run.rc == 0, run.output
+    for task in ('stop none', 'receive none', 'remove none', 'remove no state', 'info none'):
+        result = run.result(task, 'h2')
+        assert (result['changed'], result['jobs']) == (False, []), task
+    assert 'precious' not in [job['id'] for job in run.result('old', 'h2')['jobs']]
+    assert os.path.exists(os.path.join(precious, 'data.txt')), 'a folder that is not a job is left alone'
+    assert 'no job with id precious' in run.result('unknown', 'h2')['msg']
+    states = sorted(job['state'] for job in run.result('all', 'h2')['jobs'])
+    assert states == ['running'], 'the finished one went with older_than, the running one was not stopped'
+
+
 def test_killed_supervisor_and_command_are_reported_lost(lab):
     name = uniq('lost')
     run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'sleep 300'}}], hosts='h1')

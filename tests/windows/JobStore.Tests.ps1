@@ -353,6 +353,9 @@ Describe 'Selecting jobs' {
         $null = New-TestJob -Store $store -Id 'j4' -Finished $old
         $null = New-Item -ItemType Directory -Path (Join-Path $store.Root '.new-j5-abc')
         $null = New-Item -ItemType Directory -Path (Join-Path $store.Root 'not a job id!')
+        # A folder with a valid id's name but no job.json is somebody else's data, not a job.
+        $null = New-Item -ItemType Directory -Path (Join-Path $store.Root 'precious')
+        Set-Content -LiteralPath (Join-Path $store.Root 'precious\data.txt') -Value 'keep me'
 
         function Get-IdList {
             param ([object[]]$Jobs)
@@ -362,6 +365,20 @@ Describe 'Selecting jobs' {
 
     It 'lists every job folder and nothing else' {
         Get-IdList (Select-RemoteJob -Store $store) | Should -Be 'j1,j2,j3,j4'
+    }
+
+    It 'leaves a folder without job.json alone' {
+        Get-RemoteJob -Store $store -Id 'precious' | Should -BeNullOrEmpty
+        Get-IdList (Select-RemoteJob -Store $store -OlderThan '0s') | Should -Be 'j1,j2,j4'
+        Test-Path -LiteralPath (Join-Path $store.Root 'precious\data.txt') | Should -BeTrue
+    }
+
+    It 'selects nothing with an empty <Label> list' -ForEach @(
+        @{ Label = 'id'; Filter = @{ Id = @() } }
+        @{ Label = 'name'; Filter = @{ Name = @(); Glob = $true } }
+        @{ Label = 'state'; Filter = @{ State = @() } }
+    ) {
+        @(Select-RemoteJob -Store $store @Filter).Count | Should -Be 0
     }
 
     It 'selects by <Label>' -ForEach @(

@@ -452,7 +452,23 @@ def test_select_filters(store):
         store.select(names=['nope'], require=True)
     assert ids(store.select(older_than=3600)) == []
     assert ids(store.select(older_than=0)) == sorted([a.id, b.id]), 'running jobs never match older_than'
+    for empty in (dict(ids=[]), dict(names=[], glob=True), dict(states=[]), dict(ids=[], require=True)):
+        assert store.select(**empty) == [], 'a filter list that came out empty selects nothing: %r' % empty
     store.stop(c, grace=1)
+
+
+def test_folders_without_job_json_are_not_jobs(store):
+    job = wait(store, start(store, argv=['true']))
+    precious = os.path.join(store.root, 'precious')
+    os.makedirs(os.path.join(precious, 'sub'))
+    with open(os.path.join(precious, 'data.txt'), 'w') as handle:
+        handle.write('keep me')
+    assert [j.id for j in store.select()] == [job.id]
+    assert store.load('precious') is None
+    with pytest.raises(js.JobStoreError, match='no job with id precious'):
+        store.select(ids=['precious'], require=True)
+    assert [j.id for j in store.select(older_than=0)] == [job.id]
+    assert os.path.exists(os.path.join(precious, 'data.txt'))
 
 
 def test_controller_commits_free_fetched_bytes_of_a_running_job(store):
