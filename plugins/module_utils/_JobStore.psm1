@@ -1859,7 +1859,6 @@ Function New-RemoteJobLaunch {
     $launch = @{ Id = $jobId; Final = $final; Temp = $temp; Record = $record; Spec = $Spec; Pipe = $null; Connect = $null; Supervisor = $null }
     try {
         Write-RemoteJobJson -Path ([System.IO.Path]::Combine($temp, 'job.json')) -InputObject $record
-        Write-RemoteJobJson -Path ([System.IO.Path]::Combine($temp, 'offsets.json')) -InputObject @{ stdout = 0; stderr = 0 }
         $files = @('stderr', '.lock')
         if (-not $outputPath) {
             $files += 'stdout'
@@ -1867,15 +1866,24 @@ Function New-RemoteJobLaunch {
         foreach ($file in $files) {
             [System.IO.File]::Open([System.IO.Path]::Combine($temp, $file), [System.IO.FileMode]::OpenOrCreate).Dispose()
         }
+        # An output_path file may hold earlier text: this job's output starts at its present end.
+        $stdoutStart = 0
         if ($outputPath) {
             try {
                 $share = [System.IO.FileShare]'ReadWrite, Delete'
-                [System.IO.File]::Open($outputPath, [System.IO.FileMode]::Append, [System.IO.FileAccess]::Write, $share).Dispose()
+                $file = [System.IO.File]::Open($outputPath, [System.IO.FileMode]::Append, [System.IO.FileAccess]::Write, $share)
+                try {
+                    $stdoutStart = $file.Length
+                }
+                finally {
+                    $file.Dispose()
+                }
             }
             catch {
                 throw [System.InvalidOperationException]::new("cannot open output_path ${outputPath}: $(Get-RemoteJobErrorMessage -ErrorRecord $_)")
             }
         }
+        Write-RemoteJobJson -Path ([System.IO.Path]::Combine($temp, 'offsets.json')) -InputObject @{ stdout = $stdoutStart; stderr = 0 }
         $pipeName = 'remote.jobs-{0}-{1}' -f $jobId, [Guid]::NewGuid().ToString('N')
         $launch.Pipe = New-RemoteJobPipe -Name $pipeName
         $launch.Connect = $launch.Pipe.BeginWaitForConnection($null, $null)

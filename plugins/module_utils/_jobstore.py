@@ -389,6 +389,12 @@ def _remember_hashes(job_dir, paths):
             pass
 
 
+def user_path(path):
+    """A path as the user means it: ~ expanded, a relative path taken from the home folder (as on Windows, where
+    it is taken from the profile), whatever folder this process runs in."""
+    return os.path.normpath(os.path.join(os.path.expanduser('~'), os.path.expanduser(path)))
+
+
 def _is_job_dir(path):
     """A job's folder: a real folder (not a link) holding job.json. A job's folder is prepared under a temporary
     name and renamed once job.json is in it, so any other folder in the job root is not a job and is left alone."""
@@ -770,7 +776,7 @@ class JobStore:
             raise JobStoreError('a job with id %s already exists in %s: choose another id or remove that job' % (job_id, self.root))
         stdout_path = spec.get('output_path')
         if stdout_path:
-            stdout_path = os.path.abspath(os.path.expanduser(stdout_path))
+            stdout_path = user_path(stdout_path)
         argv = spec.get('argv')
         record = {
             'schema': SCHEMA,
@@ -1245,7 +1251,18 @@ class _Supervisor:
         # Only job.json is fsynced here: a crash before the job ends makes it lost anyway (a new boot id), and
         # missing offsets read as nothing received yet. The end (state.json) and every commit are fsynced.
         write_json_atomic(os.path.join(tmp_dir, 'job.json'), record)
-        write_json_atomic(os.path.join(tmp_dir, 'offsets.json'), {'stdout': 0, 'stderr': 0}, durable=False)
+        # An output_path file may hold earlier text: this job's output starts at its present end.
+        stdout_start = 0
+        if record['output_path']:
+            try:
+                fd = os.open(record['output_path'], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            except OSError as exc:
+                return 'cannot open output_path %s: %s' % (record['output_path'], exc.strerror)
+            try:
+                stdout_start = os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+        write_json_atomic(os.path.join(tmp_dir, 'offsets.json'), {'stdout': stdout_start, 'stderr': 0}, durable=False)
         for name in ('stderr', '.lock') + (() if record['output_path'] else ('stdout',)):
             os.close(os.open(os.path.join(tmp_dir, name), os.O_WRONLY | os.O_CREAT, 0o600))
         with open(os.path.join(tmp_dir, '.reserve'), 'wb') as handle:
@@ -1254,11 +1271,6 @@ class _Supervisor:
         # must not keep its supervisor from recording that it runs (the write after the spawn reuses this space).
         with open(os.path.join(tmp_dir, 'state.json'), 'wb') as handle:
             handle.write(_padded({'state': 'starting'}))
-        if record['output_path']:
-            try:
-                os.close(os.open(record['output_path'], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-            except OSError as exc:
-                return 'cannot open output_path %s: %s' % (record['output_path'], exc.strerror)
         return None
 
     def run(self, report_fd):
@@ -1291,7 +1303,7 @@ class _Supervisor:
             with open(tmp_stdout, 'ab', buffering=0) as out, \
                     open(os.path.join(self.tmp_dir, 'stderr'), 'ab', buffering=0) as err:
                 proc = subprocess.Popen(
-                    args, cwd=spec.get('chdir') or None, env=env, close_fds=True, start_new_session=True,
+                    args, cwd=user_path(spec.get('chdir') or '~'), env=env, close_fds=True, start_new_session=True,
                     stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL, stdout=out, stderr=err)
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             error = getattr(exc, 'strerror', None) or str(exc)

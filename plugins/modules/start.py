@@ -45,7 +45,8 @@ options:
     type: str
   chdir:
     description:
-      - Folder to run the command in. Defaults to the login user's home folder.
+      - Folder to run the command in. Defaults to the home folder of the user the job runs as (the C(become) user
+        under C(become)); C(~) and relative paths are taken from that home folder too.
     type: str
   env:
     description:
@@ -77,6 +78,8 @@ options:
     description:
       - A file on the target that receives stdout instead of the job folder (appended), like
         C(Receive-Job > c:\logs\PsLog.txt). The job stays readable with M(remote.jobs.receive).
+      - C(~) and relative paths are taken from the home folder of the user the job runs as.
+      - The job's output is what it appends; text the file held before the job started is not part of it.
       - M(remote.jobs.remove) leaves this file in place.
     type: str
   results_dir:

@@ -758,6 +758,8 @@ Describe 'Whole jobs, with real supervisors' {
         Wait-TestJob $job
         (Get-Content -LiteralPath $log) -join ',' | Should -Be 'before,after'
         (Get-RemoteJobView -Job $job).stdout_path | Should -Be $log
+        # Only what this job wrote is its output, not the text the file held before.
+        (Get-Text (Receive-RemoteJobOutput -Job $job).Data.stdout).Trim() | Should -Be 'after'
         Remove-RemoteJob -Job $job | Should -BeTrue
         Test-Path -LiteralPath $log | Should -BeTrue
     }

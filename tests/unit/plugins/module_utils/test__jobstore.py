@@ -373,6 +373,29 @@ def test_output_path(store, tmp_path):
     assert out['stdout'] == b'to the log\n'
     store.remove(job)
     assert log.exists(), 'remove keeps a file the user named'
+    # The file already holds text: a new job appends, and its output is only what it wrote.
+    again = wait(store, start(store, command='echo second run', output_path=str(log)))
+    assert log.read_text() == 'to the log\nsecond run\n'
+    out, _truncated = store.receive(again)
+    assert out['stdout'] == b'second run\n'
+    assert not again.has_more_data()
+
+
+def test_home_folder_is_the_default_and_the_base_of_relative_paths(store, tmp_path, monkeypatch):
+    home = tmp_path / 'home'
+    (home / 'sub').mkdir(parents=True)
+    (home / 'logs').mkdir()
+    monkeypatch.setenv('HOME', str(home))
+    for chdir, expected in ((None, home), ('~', home), ('~/sub', home / 'sub'), ('sub', home / 'sub'),
+                            (str(tmp_path), tmp_path)):
+        spec = {'command': 'pwd'} if chdir is None else {'command': 'pwd', 'chdir': chdir}
+        job = wait(store, start(store, **spec))
+        out, _truncated = store.receive(job)
+        assert out['stdout'].decode().strip() == str(expected), chdir
+        assert job.spec.get('chdir') == chdir, 'the record keeps chdir as given'
+    job = wait(store, start(store, command='echo logged', output_path='logs/job.log'))
+    assert job.stdout_path == str(home / 'logs' / 'job.log')
+    assert (home / 'logs' / 'job.log').read_text() == 'logged\n'
 
 
 def test_corrupt_state_is_reported_not_raised(store):
