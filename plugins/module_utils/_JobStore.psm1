@@ -141,6 +141,46 @@ Function ConvertTo-RemoteJobDuration {
     throw [System.ArgumentException]::new($expected)
 }
 
+Function Get-RemoteJobTextProblem {
+    <#
+    .SYNOPSIS
+    What is wrong with a definition's texts (check_definition of POSIX): a NUL byte, which no program can receive, an
+    env name that is empty or holds "=", an env entry without a value. Nothing when they are fine. Never shows an env
+    value: they are secrets.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param ([Parameter(Mandatory = $true)][System.Collections.IDictionary]$Spec)
+
+    $texts = New-Object -TypeName System.Collections.Generic.List[object]
+    foreach ($key in 'command', 'executable', 'chdir', 'output_path', 'name') {
+        $texts.Add(@($key, $Spec[$key]))
+    }
+    $index = 0
+    foreach ($item in @($Spec['argv'])) {
+        $texts.Add(@("argv[$index]", $item))
+        $index++
+    }
+    if ($Spec['env']) {
+        foreach ($key in @($Spec['env'].Keys)) {
+            $envName = [string]$key
+            if (-not $envName -or $envName.Contains('=') -or $envName.Contains([char]0)) {
+                $said = Format-RemoteJobValue -Value $envName
+                return ('env: {0} is not a variable name: a name is not empty and has no "=" or NUL byte' -f $said)
+            }
+            if ($null -eq $Spec['env'][$key]) {
+                return ('env.{0} has no value: give a string ("" for an empty one)' -f $envName)
+            }
+            $texts.Add(@("the value of env.$envName", $Spec['env'][$key]))
+        }
+    }
+    foreach ($text in $texts) {
+        if ($null -ne $text[1] -and "$($text[1])".Contains([char]0)) {
+            return ('{0} contains a NUL byte, which no program can receive: remove it' -f $text[0])
+        }
+    }
+}
+
 Function Assert-RemoteJobStartSpec {
     <#
     .SYNOPSIS
@@ -169,10 +209,16 @@ Function Assert-RemoteJobStartSpec {
     elseif ($hasCommand -and -not "$($Spec['command'])".Trim()) {
         $problem = 'command is empty: give the PowerShell script to run'
     }
-    elseif ($null -ne $Spec['timeout'] -and $Spec['timeout'] -le 0) {
+    elseif ($hasArgv -and -not "$(@($Spec['argv'])[0])") {
+        $problem = 'argv[0] is empty: it must name the program to run'
+    }
+    if (-not $problem) {
+        $problem = Get-RemoteJobTextProblem -Spec $Spec
+    }
+    if (-not $problem -and $null -ne $Spec['timeout'] -and $Spec['timeout'] -le 0) {
         $problem = 'timeout must be a positive number of seconds, got {0}' -f $Spec['timeout']
     }
-    elseif ($null -ne $Spec['retention']) {
+    if (-not $problem -and $null -ne $Spec['retention']) {
         # Throws its own message when the duration is malformed.
         $null = ConvertTo-RemoteJobDuration -Value $Spec['retention'] -Option 'retention'
     }

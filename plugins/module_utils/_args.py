@@ -26,6 +26,9 @@ DEFAULT_GRACE = 5
 NOT_AT_TOP = frozenset(['results'])
 
 _DURATION_RE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$')
+# The largest number any option takes (seconds, bytes): ~31 million years, 1 PB. Bigger ones are typos, and huge
+# integers cannot even be made floats.
+MAX_NUMBER = 10 ** 15
 _DURATION_UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
 
 
@@ -82,11 +85,16 @@ def parse_duration(value, option='older_than'):
     if isinstance(value, (int, float)):
         if value < 0:
             raise JobArgumentError('%s must not be negative, got %r' % (option, value))
-        return float(value)
-    match = _DURATION_RE.match(str(value))
-    if not match:
-        raise JobArgumentError('%s: expected a duration such as 90, "15m", "12h" or "7d", got %r' % (option, value))
-    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        seconds = value
+    else:
+        match = _DURATION_RE.match(str(value))
+        if not match:
+            raise JobArgumentError('%s: expected a duration such as 90, "15m", "12h" or "7d", got %r' % (
+                option, value))
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if seconds > MAX_NUMBER:
+        raise JobArgumentError('%s is too large: at most %d seconds' % (option, MAX_NUMBER))
+    return float(seconds)
 
 
 def check_finite(params, where=''):
@@ -96,6 +104,8 @@ def check_finite(params, where=''):
         name = '%s[%s]' % (where, key) if isinstance(key, int) else ('%s.%s' % (where, key) if where else str(key))
         if isinstance(value, float) and not math.isfinite(value):
             raise JobArgumentError('%s must be a finite number, got %r: leave the option out for no limit' % (name, value))
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > MAX_NUMBER:
+            raise JobArgumentError('%s is too large: no option takes a number beyond %d' % (name, MAX_NUMBER))
         if isinstance(value, (dict, list, tuple)):
             check_finite(value, name)
 
@@ -141,6 +151,21 @@ def check_definition(job):
         raise JobArgumentError('argv must name a program: it is an empty list')
     if has_command and not str(job['command']).strip():
         raise JobArgumentError('command is empty: give the shell command to run')
+    if has_argv and not str(job['argv'][0]):
+        raise JobArgumentError('argv[0] is empty: it must name the program to run')
+    texts = [(key, job.get(key)) for key in ('command', 'executable', 'chdir', 'output_path', 'name')]
+    texts += [('argv[%d]' % i, item) for i, item in enumerate(job.get('argv') or [])]
+    for key, value in (job.get('env') or {}).items():
+        if not str(key) or '=' in str(key) or '\0' in str(key):
+            raise JobArgumentError('env: %r is not a variable name: a name is not empty and has no "=" or NUL byte'
+                                   % (key,))
+        if value is None:
+            raise JobArgumentError('env.%s has no value: give a string ("" for an empty one)' % (key,))
+        # A value is never shown: env values are secrets.
+        texts.append(('the value of env.%s' % key, value))
+    for key, value in texts:
+        if value is not None and '\0' in str(value):
+            raise JobArgumentError('%s contains a NUL byte, which no program can receive: remove it' % key)
     timeout = job.get('timeout')
     if timeout is not None and timeout <= 0:
         raise JobArgumentError('timeout must be a positive number of seconds, got %r' % (timeout,))

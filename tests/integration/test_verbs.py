@@ -350,6 +350,17 @@ BAD_INPUT = [
     ('info', {'state': ['sleeping']}, r'value of state must be one or more of'),
     ('remove', {'older_than': 'soon'}, r'older_than: expected a duration'),
     ('remove', {}, r'one of the following is required'),
+    ('start', {'argv': ['']}, r'argv\[0\] is empty'),
+    ('start', {'command': 'echo a\x00b'}, r'command contains a NUL byte'),
+    ('start', {'argv': ['echo', 'a\x00']}, r'argv\[1\] contains a NUL byte'),
+    ('start', {'command': 'true', 'env': {'A=B': 'x'}}, r"env: 'A=B' is not a variable name"),
+    ('start', {'command': 'true', 'env': {'TOKEN': 'se\x00cret'}}, r'the value of env\.TOKEN contains a NUL byte'),
+    ('start', {'command': 'true', 'env': {'EMPTY': None}}, r'env\.EMPTY has no value'),
+    ('start', {'jobs': [{'argv': ['true'], 'chdir': '/tmp\x00'}]}, r'chdir contains a NUL byte'),
+    ('start', {'command': 'true', 'timeout': 10 ** 400}, r'timeout is too large'),
+    ('stop', {'name': 'x', 'grace': 10 ** 30}, r'grace is too large'),
+    ('remove', {'older_than': '9' * 400}, r'older_than is too large'),
+    ('start', {'command': 'true', 'retention': '9' * 400}, r'retention is too large'),
 ]
 
 

@@ -139,6 +139,15 @@ Describe 'Assert-RemoteJobArgument' {
         @{ Label = 'jobs with command'; Verb = 'start'; Params = @{ command = 'x'; jobs = @(@{ command = 'y' }) }; Message = '*not both*' }
         @{ Label = 'a bad id in jobs'; Verb = 'start'; Params = @{ jobs = @(@{ id = '../x'; command = 'y' }) }; Message = '*invalid job id*' }
         @{ Label = 'a negative grace'; Verb = 'stop'; Params = @{ id = @('a'); grace = -1 }; Message = '*grace must not be negative*' }
+        @{ Label = 'an empty argv[0]'; Verb = 'start'; Params = @{ argv = @('') }; Message = '*argv`[0`] is empty*' }
+        @{ Label = 'a NUL byte in command'; Verb = 'start'; Params = @{ command = "a`0b" }; Message = '*command contains a NUL byte*' }
+        @{ Label = 'a NUL byte in argv'; Verb = 'start'; Params = @{ argv = @('x.exe', "a`0") }; Message = '*argv`[1`] contains a NUL byte*' }
+        @{ Label = 'an env name with ='; Verb = 'start'; Params = @{ command = 'x'; env = @{ 'A=B' = 'x' } }; Message = '*is not a variable name*' }
+        @{ Label = 'an env entry without a value'; Verb = 'start'; Params = @{ command = 'x'; env = @{ EMPTY = $null } }; Message = '*env.EMPTY has no value*' }
+        @{
+            Label = 'a NUL byte in an env value, without showing it'; Verb = 'start'; Message = '*the value of env.TOKEN contains a NUL byte*'
+            Params = @{ command = 'x'; env = @{ TOKEN = "se`0cret" } }
+        }
     ) {
         { Assert-RemoteJobArgument -Params $Params -Verb $Verb } | Should -Throw $Message
     }
