@@ -1102,6 +1102,27 @@ Function Wait-RemoteJob {
     }
 }
 
+Function Get-RemoteJobUtf8Length {
+    <#
+    .SYNOPSIS
+    How many bytes the UTF-8 character starting with byte Lead takes (1 for a byte that starts none).
+    #>
+    [CmdletBinding()]
+    [OutputType([int])]
+    param ([Parameter(Mandatory = $true)][byte]$Lead)
+
+    if ($Lead -ge 0xC0 -and $Lead -lt 0xE0) {
+        return 2
+    }
+    if ($Lead -ge 0xE0 -and $Lead -lt 0xF0) {
+        return 3
+    }
+    if ($Lead -ge 0xF0 -and $Lead -lt 0xF8) {
+        return 4
+    }
+    1
+}
+
 Function Get-RemoteJobUtf8End {
     <#
     .SYNOPSIS
@@ -1198,6 +1219,17 @@ Function Read-RemoteJobOutput {
                 $bytes = Read-RemoteJobFileRange -Path $path -Start $from -Count $count
                 if (-not $finished -or $bytes.Length -lt $size - $from) {
                     $keep = Get-RemoteJobUtf8End -Data $bytes
+                    if ($keep -eq 0 -and $bytes.Length -lt $size - $from) {
+                        # MaxBytes is smaller than the first character: return that character whole, so receives
+                        # with a tiny max_bytes still make progress (as POSIX).
+                        $need = Get-RemoteJobUtf8Length -Lead $bytes[0]
+                        $first = Read-RemoteJobFileRange -Path $path -Start $from -Count ([Math]::Min([long]$need, $size - $from))
+                        $bytes = [byte[]]@()
+                        if ($finished -or (Get-RemoteJobUtf8End -Data $first) -eq $first.Length) {
+                            $bytes = $first
+                        }
+                        $keep = $bytes.Length
+                    }
                     if ($keep -lt $bytes.Length) {
                         $head = New-Object -TypeName byte[] -ArgumentList $keep
                         [Array]::Copy($bytes, $head, $keep)
@@ -2455,7 +2487,7 @@ Function New-RemoteJobModule {
 Export-ModuleMember -Function @(
     'Add-RemoteJobExpiry', 'Add-RemoteJobOutput', 'Add-RemoteJobResult', 'Assert-RemoteJobArgument', 'Assert-RemoteJobId', 'Complete-RemoteJobReceive',
     'ConvertFrom-RemoteJobJson', 'ConvertTo-RemoteJobDuration', 'ConvertTo-RemoteJobHashtable', 'Get-RemoteJob', 'Get-RemoteJobDeclaration',
-    'Get-RemoteJobErrorMessage', 'Get-RemoteJobFetchPlan', 'Get-RemoteJobOffset', 'Get-RemoteJobTimestamp', 'Get-RemoteJobUtf8End',
+    'Get-RemoteJobErrorMessage', 'Get-RemoteJobFetchPlan', 'Get-RemoteJobOffset', 'Get-RemoteJobTimestamp', 'Get-RemoteJobUtf8End', 'Get-RemoteJobUtf8Length',
     'Get-RemoteJobView', 'Initialize-RemoteJobStore', 'Invoke-RemoteJobSupervisor', 'Lock-RemoteJob', 'New-RemoteJobModule', 'Open-RemoteJobStore',
     'Read-RemoteJobJson', 'Read-RemoteJobOutput', 'Read-RemoteJobPiece', 'Receive-RemoteJobOutput', 'Remove-RemoteJob', 'Remove-RemoteJobExpired',
     'Resolve-RemoteJobPath',

@@ -401,6 +401,11 @@ def _is_job_dir(path):
     return os.path.isdir(path) and not os.path.islink(path) and os.path.isfile(os.path.join(path, 'job.json'))
 
 
+def _utf8_length(lead):
+    """How many bytes the UTF-8 character starting with byte lead takes (1 for a byte that starts none)."""
+    return 2 if 0xC0 <= lead < 0xE0 else 3 if 0xE0 <= lead < 0xF0 else 4 if 0xF0 <= lead < 0xF8 else 1
+
+
 def _utf8_safe_end(data):
     """Length of data without an incomplete UTF-8 sequence at its end (held back while a job runs)."""
     for back in range(1, min(4, len(data)) + 1):
@@ -863,8 +868,15 @@ class JobStore:
                     with open(path, 'rb') as handle:
                         handle.seek(start)
                         data = handle.read(count)
-                    if not finished or len(data) < sizes[stream] - start:
-                        data = data[:_utf8_safe_end(data)]
+                        if not finished or len(data) < sizes[stream] - start:
+                            whole = data[:_utf8_safe_end(data)]
+                            if not whole and len(data) < sizes[stream] - start:
+                                # max_bytes is smaller than the first character: return that character whole, so
+                                # receives with a tiny max_bytes still make progress.
+                                handle.seek(start)
+                                first = handle.read(_utf8_length(data[0]))
+                                whole = first if finished or _utf8_safe_end(first) == len(first) else b''
+                            data = whole
                 truncated = truncated or start + len(data) < sizes[stream]
                 out[stream] = data
                 starts[stream] = start

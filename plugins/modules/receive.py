@@ -34,7 +34,10 @@ options:
   max_bytes:
     description:
       - Most bytes of each stream returned per job in one receive; the rest stays for the next receive and
-        RV(truncated) says so. V(0) means no limit.
+        RV(truncated) says so. V(0) means no limit. A character is never split; when the first character is longer
+        than O(max_bytes) bytes, that one character is returned.
+      - For O(remote.jobs.start#module:results=controller) jobs every new byte is fetched into the controller files
+        in one receive; O(max_bytes) bounds only the text in the task result, and RV(truncated) says it was cut.
     type: int
     default: 1048576
   auto_remove:
@@ -120,7 +123,10 @@ stderr_lines:
   type: list
   elements: str
 truncated:
-  description: V(true) when O(max_bytes) cut the output; the rest is returned by the next receive.
+  description:
+    - V(true) when O(max_bytes) cut the output; the rest is returned by the next receive (for
+      O(remote.jobs.start#module:results=controller) jobs it is in the controller files already). While a job runs,
+      also when an incomplete character at the end is held back for the next receive.
   returned: when one job was selected
   type: bool
 received_elsewhere:

@@ -501,6 +501,24 @@ Describe 'Receiving output' {
         $last.Truncated | Should -BeFalse
     }
 
+    It 'returns a whole character when MaxBytes <MaxBytes> is smaller than it' -ForEach @(
+        @{ MaxBytes = 1 }
+        @{ MaxBytes = 2 }
+    ) {
+        # "é€x": a loop of receives until not truncated must end, each returning whole characters.
+        $job = New-TestJob -Store $store -Id 'r' -StdoutBytes ([byte[]](0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0x78))
+        $texts = @()
+        foreach ($attempt in 1..10) {
+            $read = Receive-RemoteJobOutput -Job $job -MaxBytes $MaxBytes
+            $texts += Get-Text $read.Data.stdout
+            if (-not $read.Truncated) {
+                break
+            }
+        }
+        ($texts -join '') | Should -Be "$([char]0xE9)$([char]0x20AC)x"
+        ($texts | Where-Object { -not $_ }).Count | Should -Be 0
+    }
+
     It 'holds back an incomplete UTF-8 character while the job runs' {
         $job = New-TestJob -Store $store -Id 'r' -State 'running' -StdoutBytes ([byte[]](0x61, 0xE2, 0x82))
         $read = Read-RemoteJobOutput -Job $job

@@ -252,6 +252,20 @@ def test_incomplete_utf8_is_held_back_while_running(store):
     assert out['stdout'] == '\u20acb'.encode()
 
 
+@pytest.mark.parametrize('max_bytes', [1, 2, 3])
+def test_a_max_bytes_below_one_character_still_makes_progress(store, max_bytes):
+    # A loop of receives until not truncated must end: each returns at least one whole character.
+    job = wait(store, start(store, command='printf "\\303\\251\\342\\202\\254x"'))  # "é€x"
+    got = []
+    for _attempt in range(10):
+        out, truncated = store.receive(job, max_bytes=max_bytes)
+        got.append(out['stdout'])
+        if not truncated:
+            break
+    assert b''.join(got) == '\u00e9\u20acx'.encode()
+    assert all(chunk.decode() for chunk in got), 'every piece is whole characters: %r' % got
+
+
 def test_concurrent_consumers_get_every_byte_once(store):
     job = start(store, command='for i in $(seq 1 400); do echo "line-$i"; done')
     got, lock = [], threading.Lock()
