@@ -248,12 +248,17 @@ Function Assert-RemoteJobArgument {
             $null = Assert-RemoteJobId -Id $jobId
         }
     }
+    $seen = @{}
     foreach ($job in @($p['jobs'])) {
         if ($null -eq $job) {
             continue
         }
         if ($null -ne $job['id']) {
-            $null = Assert-RemoteJobId -Id $job['id']
+            $jobId = Assert-RemoteJobId -Id $job['id']
+            if ($seen.ContainsKey($jobId)) {
+                throw [System.ArgumentException]::new("job id $jobId appears more than once in jobs: every job needs its own id")
+            }
+            $seen[$jobId] = $true
         }
         Assert-RemoteJobStartSpec -Spec $job
     }
@@ -2215,6 +2220,17 @@ Function Start-RemoteJob {
     )
 
     Initialize-RemoteJobStore -Store $Store
+    # Ids that cannot be used fail the batch before anything runs (a batch stopped half way would leave jobs running
+    # that its failed task does not report).
+    foreach ($item in $Spec) {
+        $wanted = (ConvertTo-RemoteJobHashtable -InputObject $item)['id']
+        if ($wanted) {
+            $path = [System.IO.Path]::Combine($Store.Root, (Assert-RemoteJobId -Id ([string]$wanted)))
+            if ([System.IO.Directory]::Exists($path) -or [System.IO.File]::Exists($path)) {
+                throw [System.InvalidOperationException]::new("a job with id $wanted already exists in $($Store.Root): choose another id or remove that job")
+            }
+        }
+    }
     $launches = New-Object -TypeName System.Collections.Generic.List[object]
     # Each job of the batch is created at least a millisecond after the one before (as _next_created of POSIX), so
     # Select-RemoteJob lists a batch in its own order.

@@ -114,9 +114,13 @@ def check_common(params):
     """Controller- and target-side checks that an argument spec cannot express. Raises JobArgumentError."""
     for job_id in as_list(params.get('id')):
         check_job_id(job_id)
+    seen = set()
     for job in params.get('jobs') or []:
         if job.get('id') is not None:
             check_job_id(job['id'])
+            if job['id'] in seen:
+                raise JobArgumentError('job id %s appears more than once in jobs: every job needs its own id' % job['id'])
+            seen.add(job['id'])
         check_definition(job)
     if params.get('older_than') is not None:
         parse_duration(params['older_than'])

@@ -743,6 +743,12 @@ class JobStore:
         are in flight while start collects their reports. A job that cannot be started stops the batch: the
         jobs already in flight are collected (they run), later ones are not started, and the error is raised."""
         self.ensure_root()
+        # Ids that cannot be used fail the batch before anything runs (a batch stopped half way would leave jobs
+        # running that its failed task does not report).
+        for spec in specs:
+            if spec.get('id') and os.path.lexists(self.job_dir(spec['id'])):
+                raise JobStoreError('a job with id %s already exists in %s: choose another id or remove that job' % (
+                    spec['id'], self.root))
         _preload_for_supervisors()
         launched, started, flight, error = [], set(), _Flight(), None
         self._created = None

@@ -350,6 +350,8 @@ BAD_INPUT = [
     ('info', {'state': ['sleeping']}, r'value of state must be one or more of'),
     ('remove', {'older_than': 'soon'}, r'older_than: expected a duration'),
     ('remove', {}, r'one of the following is required'),
+    ('start', {'jobs': [{'id': 'twice', 'argv': ['true']}, {'id': 'twice', 'argv': ['true']}]},
+     r'job id twice appears more than once in jobs'),
     ('start', {'argv': ['']}, r'argv\[0\] is empty'),
     ('start', {'command': 'echo a\x00b'}, r'command contains a NUL byte'),
     ('start', {'argv': ['echo', 'a\x00']}, r'argv\[1\] contains a NUL byte'),

@@ -139,6 +139,10 @@ Describe 'Assert-RemoteJobArgument' {
         @{ Label = 'jobs with command'; Verb = 'start'; Params = @{ command = 'x'; jobs = @(@{ command = 'y' }) }; Message = '*not both*' }
         @{ Label = 'a bad id in jobs'; Verb = 'start'; Params = @{ jobs = @(@{ id = '../x'; command = 'y' }) }; Message = '*invalid job id*' }
         @{ Label = 'a negative grace'; Verb = 'stop'; Params = @{ id = @('a'); grace = -1 }; Message = '*grace must not be negative*' }
+        @{
+            Label = 'an id twice in jobs'; Verb = 'start'; Message = '*appears more than once in jobs*'
+            Params = @{ jobs = @(@{ id = 'twice'; command = 'y' }, @{ id = 'twice'; command = 'z' }) }
+        }
         @{ Label = 'an empty argv[0]'; Verb = 'start'; Params = @{ argv = @('') }; Message = '*argv`[0`] is empty*' }
         @{ Label = 'a NUL byte in command'; Verb = 'start'; Params = @{ command = "a`0b" }; Message = '*command contains a NUL byte*' }
         @{ Label = 'a NUL byte in argv'; Verb = 'start'; Params = @{ argv = @('x.exe', "a`0") }; Message = '*argv`[1`] contains a NUL byte*' }

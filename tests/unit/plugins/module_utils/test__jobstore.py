@@ -494,6 +494,13 @@ def test_select_filters(store):
     store.stop(c, grace=1)
 
 
+def test_a_batch_with_a_used_id_starts_nothing(store):
+    existing = wait(store, start(store, argv=['true']))
+    with pytest.raises(js.JobStoreError, match='a job with id %s already exists' % existing.id):
+        store.start([{'name': 'first', 'command': 'sleep 30'}, {'id': existing.id, 'argv': ['true']}])
+    assert [job.id for job in store.select()] == [existing.id], 'the first job of the batch was not started'
+
+
 def test_folders_without_job_json_are_not_jobs(store):
     job = wait(store, start(store, argv=['true']))
     precious = os.path.join(store.root, 'precious')
