@@ -766,9 +766,11 @@ class JobStore:
             flight.add(launch)
         while flight:
             error = flight.collect_one(started) or error
+        jobs = [Job(self, job_id) for job_id in launched if job_id in started]
         if error is not None:
+            error.started = jobs  # they run: the caller reports them with the error
             raise error
-        return [Job(self, job_id) for job_id in launched if job_id in started]
+        return jobs
 
     def _next_created(self):
         """now_iso(), but later than the previous job of this batch: the batch lists in its own order."""

@@ -47,7 +47,16 @@ def _start(store, p, check_mode):
     specs = p['jobs'] or [{key: p.get(key) for key in _START_KEYS}]
     if check_mode:
         return job_result([], True, msg='would start %d job(s)' % len(specs))
-    views = [job.view() for job in store.start(specs)]
+    try:
+        jobs = store.start(specs)
+    except JobStoreError as exc:
+        running = [job.view() for job in getattr(exc, 'started', [])]
+        if not running:
+            raise
+        # The jobs before the one that failed run: the failed task still reports them, and that it changed things.
+        raise VerbFailed(one_line('%s; the %d job(s) before it were started and run: %s' % (
+            exc, len(running), ', '.join(v['id'] for v in running))), jobs=running, changed=True)
+    views = [job.view() for job in jobs]
     broken = [v for v in views if v['reason'] == 'spawn_error']
     if broken:
         raise VerbFailed('; '.join('job %s%s could not be started: %s' % (

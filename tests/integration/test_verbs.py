@@ -272,6 +272,21 @@ def test_remove_refuses_running_jobs_without_force(lab):
     assert run.result('again', 'h3')['changed'] is False, 'removing a removed job is idempotent'
 
 
+def test_a_batch_that_fails_part_way_reports_the_jobs_it_started(lab, tmp_path):
+    name = uniq('partial')
+    run = lab.play([{'name': 'partial', 'ignore_errors': True, 'remote.jobs.start': {'jobs': [
+        {'name': name, 'command': 'sleep 30'},
+        {'name': name, 'argv': ['true'], 'output_path': str(tmp_path / 'missing' / 'x.log')}]}},
+        {'name': 'listed', 'remote.jobs.info': {'name': name}},
+        {'name': 'clean', 'remote.jobs.remove': {'name': name, 'force': True}}], hosts='h1')
+    assert run.rc == 0, run.output
+    failed = run.result('partial')
+    assert run.status('partial') == 'failed' and failed['changed'] is True
+    assert 'cannot open output_path' in failed['msg'] and 'were started and run' in failed['msg']
+    assert [job['id'] for job in failed['jobs']] == [job['id'] for job in run.result('listed')['jobs']]
+    assert [job['state'] for job in failed['jobs']] == ['running']
+
+
 def test_an_empty_selector_list_selects_nothing_and_other_folders_are_not_jobs(lab, tmp_path):
     # A filtered list that comes out empty (a `selectattr` with no match) must not mean "every job on the host".
     root = tmp_path / 'root'

@@ -459,8 +459,15 @@ def test_a_batch_stops_at_the_first_job_that_cannot_start(store, tmp_path):
     start(store, id='taken', argv=['true'])
     with pytest.raises(js.JobStoreError, match='a job with id taken already exists'):
         store.start([{'id': 'first', 'argv': ['true']}, {'id': 'taken', 'argv': ['true']}, {'id': 'never', 'argv': ['true']}])
-    assert os.path.isdir(store.job_dir('first')), 'jobs in flight before the error were started'
-    assert not os.path.exists(store.job_dir('never')), 'jobs after the error were not'
+    assert not os.path.exists(store.job_dir('first')), 'a used id is found before anything starts'
+    # A job whose supervisor cannot prepare it (output_path in a missing folder) fails the batch: the other jobs
+    # already in flight (supervisors start in parallel) run, and every one of them comes with the error.
+    with pytest.raises(js.JobStoreError, match='job broken could not be started: cannot open output_path') as caught:
+        store.start([{'id': 'first', 'argv': ['true']},
+                     {'id': 'broken', 'argv': ['true'], 'output_path': str(tmp_path / 'missing' / 'log')},
+                     {'id': 'also', 'argv': ['true']}])
+    assert sorted(job.id for job in caught.value.started) == ['also', 'first']
+    assert sorted(job.id for job in store.select()) == ['also', 'first', 'taken'], 'no job runs unreported'
     # A supervisor that cannot prepare the job (output_path in a missing folder) fails the start, leaves nothing.
     with pytest.raises(js.JobStoreError, match='job late could not be started: cannot open output_path'):
         store.start([{'id': 'late', 'argv': ['true'], 'output_path': str(tmp_path / 'missing' / 'log')}])
