@@ -364,6 +364,18 @@ def _read_range(path, start, end, copy_to=None, digest=True):
     return hashed.hexdigest() if hashed else ''
 
 
+PIECE_ROOM = 64 << 20      # free space a piece copy must leave besides its own size again
+
+
+def _room_for_copy(folder, length):
+    """Whether the file system of folder can take a copy of length bytes and still keep length + PIECE_ROOM free."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return True
+    return st.f_bavail * st.f_frsize >= 2 * length + PIECE_ROOM
+
+
 def _remember_hashes(job_dir, paths):
     """results=controller, as the job ends: the sha256 of each stream's output not fetched yet, so the receive that
     plans fetching it does not read it all again (it may come much later; plan_fetch uses an entry only for the
@@ -905,7 +917,8 @@ class JobStore:
         """Describe the bytes of each stream not fetched yet, as files the controller can fetch whole.
 
         A piece from offset 0 is the output file itself (the controller keeps only its first `end` bytes);
-        a later piece is copied into .pieces/ so only new bytes travel. Returns a list of
+        a later piece is copied into .pieces/ so only new bytes travel, unless the file system is too full for the
+        copy: then its path is None and the controller reads it through the receive module. Returns a list of
         {stream, start, end, sha256, path}. A sha256 the supervisor left for exactly that range when the job ended
         is used once instead of reading the range again (see _remember_hashes)."""
         job.reload()
@@ -928,13 +941,28 @@ class JobStore:
                 if not (isinstance(sha256, str) and len(sha256) == 64):
                     sha256 = None
                 source = path
-                if start:
+                if start and not _room_for_copy(job.dir, end - start):
+                    # No copy on a file system this full (it could starve the job's own writes): the controller
+                    # reads the piece through the receive module instead (path None).
+                    source = None
+                    if not sha256:
+                        sha256 = complete = _read_range(path, start, end)
+                    else:
+                        complete = True
+                elif start:
                     os.makedirs(pieces_dir, mode=0o700, exist_ok=True)
                     source = os.path.join(pieces_dir, '%s-%d-%d' % (stream, start, end))
-                    if sha256:
-                        complete = _read_range(path, start, end, source, digest=False) is not None
-                    else:
-                        sha256 = complete = _read_range(path, start, end, source)
+                    try:
+                        if sha256:
+                            complete = _read_range(path, start, end, source, digest=False) is not None
+                        else:
+                            sha256 = complete = _read_range(path, start, end, source)
+                    except OSError as exc:
+                        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                            raise
+                        _rmtree(pieces_dir)
+                        source = None
+                        sha256 = complete = _read_range(path, start, end)
                 elif sha256:
                     complete = True  # end is the file's size, measured just now
                 else:

@@ -154,8 +154,10 @@ class Placement:
             text = {'stdout': b'', 'stderr': b''}
             truncated = False
             for piece in pieces:
+                # A piece without a path had no room for its copy on the target: it is read through the module.
+                use = reader or (self._reader(args) if piece.get('path') is None else None)
                 text[piece['stream']] = self._fetch_piece(view, piece, dest, args['max_bytes'] if with_text else None,
-                                                          reader)
+                                                          use)
                 truncated = truncated or (args['max_bytes'] and piece['end'] - piece['start'] > args['max_bytes'])
                 commits.append({'id': view['id'], 'stream': piece['stream'], 'start': piece['start'],
                                 'end': piece['end']})

@@ -12,6 +12,8 @@ import sys
 import time
 import uuid
 
+import pytest
+
 from tests.integration.test_verbs import phased_command
 
 ALL = ('h1', 'h2', 'h3')
@@ -107,6 +109,40 @@ def test_results_controller_incremental_fetch_and_drop(lab, tmp_path):
         target = os.path.join(lab.roots[host], job_id)
         assert os.path.getsize(os.path.join(target, 'stdout')) == 0, 'the target copy is dropped once fetched'
         assert os.path.getsize(os.path.join(target, 'stderr')) == 0
+
+
+def test_a_later_piece_on_a_nearly_full_file_system_is_read_through_the_module(lab, tmp_path):
+    # On a job root with no room for a piece's copy, the target plans it without one and the controller reads it
+    # through the receive module: the copy is still exact and the target drops it.
+    small = tmp_path / 'small'
+    small.mkdir()
+    if os.geteuid() != 0 or subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', str(small)],
+                                           check=False, stderr=subprocess.DEVNULL).returncode != 0:
+        pytest.skip('this test mounts a small tmpfs (needs root and a machine that allows it)')
+    try:
+        name = uniq('full')
+        results_dir = tmp_path / 'fetched'
+        markers = str(tmp_path)
+        run = lab.play([
+            {'name': 'start', 'remote.jobs.start': {
+                'name': name, 'results': 'controller', 'results_dir': str(results_dir),
+                'command': phased_command(markers, phases=2)}, 'register': 'started'},
+            {'name': 'printed 0', 'ansible.builtin.wait_for': {'path': '{{ started.stdout_path }}',
+                                                               'search_regex': 'line 10\n', 'timeout': 60}},
+            {'name': 'r1', 'remote.jobs.receive': {'name': name}},
+            {'name': 'go 1', 'ansible.builtin.file': {'path': markers + '/go1', 'state': 'touch'}},
+            {'name': 'r2', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 30}},
+        ], hosts='h1', vars={'remote_jobs_root': str(small / 'root')}, extra_args=['-vvv'])
+        assert run.rc == 0, run.output
+        r2 = run.result('r2')
+        assert r2['stdout'] == ''.join('line %d\n' % i for i in range(11, 21)) and r2['has_more_data'] is False
+        r2_section = run.output.split('TASK [r2]', 1)[1]
+        assert r2_section.count('remote.jobs: running receive directly') == 3, 'plan, one read, commit'
+        dest = results_dir / 'h1' / r2['id']
+        assert (dest / 'stdout').read_text() == ''.join('line %d\n' % i for i in range(1, 21))
+        assert os.path.getsize(os.path.join(str(small / 'root'), r2['id'], 'stdout')) == 0
+    finally:
+        subprocess.run(['umount', '-l', str(small)], check=False)
 
 
 def test_results_dir_variable_and_default(lab, tmp_path):

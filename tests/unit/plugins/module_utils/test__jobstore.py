@@ -598,6 +598,26 @@ def small_fs(tmp_path):
     subprocess.run(['umount', '-l', str(mount_point)], check=False)
 
 
+def test_a_later_piece_is_not_copied_where_the_copy_could_fill_the_file_system(small_fs, tmp_path):
+    store = js.JobStore(str(small_fs / 'root'))
+    go = tmp_path / 'go'
+    job = start(store, command='printf first; while [ ! -e %s ]; do sleep 0.02; done; head -c 300000 /dev/zero' % go,
+                results='controller')
+    deadline = time.monotonic() + 10
+    while os.path.getsize(job.stdout_path) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (piece,) = store.plan_fetch(job)
+    assert piece['path'] == job.stdout_path, 'a piece from 0 is the file itself, no copy'
+    assert store.commit(job, {'stdout': (0, piece['end'])}) == {'stdout': True}
+    go.write_text('')
+    wait(store, job)
+    (piece,) = store.plan_fetch(job)
+    assert (piece['start'], piece['end'], piece['path']) == (5, 300005, None), 'no room to copy: read it instead'
+    assert piece['sha256'] == _sha256(b'\0' * 300000)
+    assert not os.path.exists(job.path('.pieces'))
+    assert store.read_piece(job, 'stdout', 5, 300005) == b'\0' * 300000
+
+
 def test_a_full_file_system_ends_the_job_failed_with_a_clear_error(small_fs):
     store = js.JobStore(str(small_fs / 'root'))
     job = start(store, name='filler', command='yes "all work and no play"')
