@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.remote.jobs.plugins.module_utils._declare import SPEC, check_declare, definitions
-from ansible_collections.remote.jobs.plugins.plugin_utils._action import JobsAction
+from ansible_collections.remote.jobs.plugins.plugin_utils._action import JobsAction, job_root_default
 
 
 class _SliceArgs(dict):
@@ -24,8 +24,7 @@ class ActionModule(JobsAction):
     def _validated_args(self, task_vars):
         _validation, args = self.validate_argument_spec(**SPEC)
         check_declare(args)
-        if args.get('job_root') is None and task_vars.get('remote_jobs_root') is not None:
-            args['job_root'] = str(self._templar.template(task_vars['remote_jobs_root']))
+        job_root_default(self, args, task_vars)
         return args
 
     def run_verb(self, args, task_vars):

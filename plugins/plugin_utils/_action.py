@@ -40,6 +40,22 @@ def is_windows(connection):
     return bool(getattr(getattr(connection, '_shell', None), '_IS_WINDOWS', False))
 
 
+def target_vars(action, task_vars):
+    """The variables of the host the task runs on: the delegated host's under delegate_to (its job root, its
+    remote_jobs_* settings), else the task's own."""
+    delegate = action._task.delegate_to
+    if delegate:
+        return (task_vars.get('ansible_delegated_vars') or {}).get(delegate, task_vars)
+    return task_vars
+
+
+def job_root_default(action, args, task_vars):
+    """Fill job_root from the remote_jobs_root variable of the host the task runs on, when the task sets none."""
+    root = target_vars(action, task_vars).get('remote_jobs_root')
+    if args.get('job_root') is None and root is not None:
+        args['job_root'] = str(action._templar.template(root))
+
+
 def module_name(verb, connection):
     return 'remote.jobs.%s%s' % ('win_' if is_windows(connection) else '', verb)
 
@@ -82,8 +98,7 @@ class JobsAction(ActionBase):
             for spec in [args] + list(args.get('jobs') or []):
                 if spec.get('results_dir'):
                     spec['results_dir'] = Placement(self, task_vars).absolute(spec['results_dir'])
-        if args.get('job_root') is None and task_vars.get('remote_jobs_root') is not None:
-            args['job_root'] = str(self._templar.template(task_vars['remote_jobs_root']))
+        job_root_default(self, args, task_vars)
         return args
 
     def _run_module(self, args, task_vars, _verb=None, **internal):

@@ -137,6 +137,9 @@ def script(request):
 def enabled(action, task_vars):
     """remote_jobs_direct (default true) and a connection that pipelines, no async."""
     setting = task_vars.get('remote_jobs_direct', True)
+    if action._task.delegate_to:
+        setting = task_vars.get('ansible_delegated_vars', {}).get(action._task.delegate_to, task_vars).get(
+            'remote_jobs_direct', True)
     try:
         wanted = boolean(action._templar.template(setting), strict=True)
     except TypeError:

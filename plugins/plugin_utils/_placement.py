@@ -93,7 +93,8 @@ class Placement:
     def __init__(self, action, task_vars):
         self.action = action
         self.task_vars = task_vars
-        self.host = task_vars.get('inventory_hostname') or action._play_context.remote_addr
+        # The host the job runs on names its controller folder: the delegated host under delegate_to.
+        self.host = action._task.delegate_to or task_vars.get('inventory_hostname') or action._play_context.remote_addr
 
     def through_module(self):
         """True when pieces must travel in the module's results: become is on and may be another user than the

@@ -272,6 +272,25 @@ def test_remove_refuses_running_jobs_without_force(lab):
     assert run.result('again', 'h3')['changed'] is False, 'removing a removed job is idempotent'
 
 
+def test_delegate_to_uses_the_delegated_hosts_job_root_and_name(lab, tmp_path):
+    name = uniq('delegated')
+    results_dir = tmp_path / 'fetched'
+    run = lab.play([
+        {'name': 'start', 'delegate_to': 'h2', 'remote.jobs.start': {
+            'name': name, 'command': 'echo from h2', 'results': 'controller', 'results_dir': str(results_dir)}},
+        {'name': 'receive', 'delegate_to': 'h2', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 30}},
+        {'name': 'on h1', 'remote.jobs.info': {'name': name}},
+        {'name': 'on h2', 'delegate_to': 'h2', 'remote.jobs.info': {'name': name}},
+    ], hosts='h1')
+    assert run.rc == 0, run.output
+    job_id = run.result('start')['id']
+    assert lab.job_dirs('h2').count(job_id) == 1 and job_id not in lab.job_dirs('h1'), 'in the job root of h2'
+    assert run.result('on h1')['jobs'] == [] and run.result('on h2')['id'] == job_id
+    received = run.result('receive')
+    assert received['dest'] == str(results_dir / 'h2' / job_id), 'the controller folder is named after h2'
+    assert (results_dir / 'h2' / job_id / 'stdout').read_text() == 'from h2\n'
+
+
 def test_a_batch_that_fails_part_way_reports_the_jobs_it_started(lab, tmp_path):
     name = uniq('partial')
     run = lab.play([{'name': 'partial', 'ignore_errors': True, 'remote.jobs.start': {'jobs': [
