@@ -237,6 +237,42 @@ def test_stop_kills_the_whole_process_tree(lab):
     assert run.result('stop again')['changed'] is False
 
 
+STUBBORN = 'sh -c \'trap "" TERM; echo $$; exec sleep 300\''  # prints its pid, ignores SIGTERM
+
+
+def kill_quietly(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def test_stop_kills_children_that_ignore_sigterm_after_the_command_died_of_it(lab):
+    # The shell dies of the SIGTERM, its supervisor records the end and exits; the two children that ignore
+    # SIGTERM (one in the job's process group, one that left it with setsid) must still be killed after grace.
+    name = uniq('stubborn')
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'command': '%s & setsid %s & sleep 300'
+                                                % (STUBBORN, STUBBORN)}, 'register': 'started'},
+        {'name': 'two pids', 'ansible.builtin.wait_for': {'path': '{{ started.stdout_path }}',
+                                                          'search_regex': '^\\d+\\n\\d+\\n', 'timeout': 60}},
+        {'name': 'pids', 'remote.jobs.receive': {'name': name, 'keep': True}},
+        {'name': 'stop', 'remote.jobs.stop': {'name': name, 'grace': 1}},
+    ], hosts='h1')
+    pids = [int(p) for r in run.records if r['task'] == 'pids' for p in r['result']['stdout'].split()]
+    try:
+        assert run.rc == 0, run.output
+        assert len(pids) == 2
+        stopped = run.result('stop')
+        assert stopped['changed'] is True and (stopped['state'], stopped['reason']) == ('stopped', 'stop')
+        time.sleep(0.2)
+        for pid in pids:
+            assert not proc_alive(pid), 'process %d ignored SIGTERM and survived stop' % pid
+    finally:
+        kill_quietly(pids)
+
+
 def test_timeout_is_enforced_on_the_target_without_a_controller(lab):
     name = uniq('timeout')
     run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'sleep 60', 'timeout': 1}}],
