@@ -212,13 +212,13 @@ class _Declaration:
         self.differences = {}
         if self.current is not None and self.defined and self.state != 'absent':
             self.differences = definition_differences(desired_definition(item), recorded_definition(self.current))
-        self.action = self._decide()
+        self.action = self._decide(store)
         self.job = self.current if self.state in ('started', 'finished') else None
         self.views = []
         self.replaced = []
         self.before = self._described(self.current)
 
-    def _decide(self):
+    def _decide(self, store):
         if self.state in ('started', 'finished'):
             if self.current is None:
                 return 'started'
@@ -226,7 +226,8 @@ class _Declaration:
                 return 'recreated'
             return 'none'
         if self.state == 'stopped':
-            return 'stopped' if any(not job.finished for job in self.existing) else 'none'
+            # A lost job whose command still runs unsupervised counts: stop ends it.
+            return 'stopped' if any(store.still_running(self.existing)) else 'none'
         return 'removed' if self.existing else 'none'
 
     def _described(self, job):
@@ -373,8 +374,9 @@ def declare(store, items, check_mode=False, diff=False, grace=DEFAULT_GRACE, wai
 def _act(store, plans, grace):
     """Stop, remove and start what the plans decided: every stop of the task in one JobStore.stop_all call (one
     grace period for them all), every start in one JobStore.start call."""
+    # Lost jobs too: stop_all ends what still runs of their commands (a removed record would leave it out of reach).
     stopping = [job for plan in plans if plan.action in ('started', 'recreated', 'stopped', 'removed')
-                for job in plan.existing if not job.finished]
+                for job in plan.existing if not job.finished or job.state.get('reason') == 'lost']
     if stopping:
         store.stop_all(stopping, grace)
     starting = []

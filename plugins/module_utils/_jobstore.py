@@ -50,6 +50,8 @@ RESERVE_BYTES = 16384        # kept free per job, so its final state can be writ
 POLL = 0.05                  # how often waiters look at state.json
 LOST_CHECK_EVERY = 0.5       # how often waiters check that supervisors are alive
 _HAVE_PROC = os.path.isdir('/proc/self')
+# What check_lost adds to a lost job's error while its command runs on; stop replaces it once it ended the command.
+_UNSUPERVISED_NOTE = '; the command (pid %s) still runs unsupervised: use remote.jobs.stop to end it'
 
 
 class JobStoreError(Exception):
@@ -156,55 +158,99 @@ def proc_alive(pid, start_time=None):
     return start_time is None or stat[1] is None or stat[1] == start_time
 
 
-def _children_map():
-    """ppid -> [pid] for every live process."""
-    children = {}
-    if _HAVE_PROC:
-        for entry in os.listdir('/proc'):
-            if not entry.isdigit():
-                continue
-            try:
-                with open('/proc/%s/stat' % entry, 'rb') as handle:
-                    data = handle.read()
-            except OSError:
-                continue
-            fields = data[data.rindex(b')') + 2:].split()
-            if fields[0] in (b'Z', b'X'):
-                continue
-            children.setdefault(int(fields[1]), []).append(int(entry))
-        return children
-    import subprocess
-    try:
-        out = subprocess.run(['ps', '-A', '-o', 'pid=', '-o', 'ppid=', '-o', 'stat='], check=False,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10).stdout.decode()
-    except (OSError, subprocess.SubprocessError):
-        return children
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and not parts[2].startswith('Z'):
-            children.setdefault(int(parts[1]), []).append(int(parts[0]))
-    return children
+class _Processes:
+    """One look at the process table, shared by every question a round of stop asks about it."""
+
+    def __init__(self):
+        self.live = {}       # pid -> (ppid, pgid, start_time) of every live process
+        self.zombies = {}    # pid -> start_time: a zombie still holds its pid (and so its group id)
+        if _HAVE_PROC:
+            for entry in os.listdir('/proc'):
+                if not entry.isdigit():
+                    continue
+                try:
+                    with open('/proc/%s/stat' % entry, 'rb') as handle:
+                        data = handle.read()
+                except OSError:
+                    continue
+                fields = data[data.rindex(b')') + 2:].split()
+                self._add(int(entry), fields[0].decode(), int(fields[1]), int(fields[2]), fields[19].decode())
+        else:
+            self._from_ps()
+        self.children, self.groups = {}, {}
+        for pid, (ppid, pgid, _start) in self.live.items():
+            self.children.setdefault(ppid, []).append(pid)
+            self.groups.setdefault(pgid, []).append(pid)
+
+    def _add(self, pid, stat, ppid, pgid, start_time):
+        if stat[:1] in ('Z', 'X'):
+            self.zombies[pid] = start_time
+        else:
+            self.live[pid] = (ppid, pgid, start_time)
+
+    def _from_ps(self):
+        import subprocess
+        try:
+            out = subprocess.run(['ps', '-A', '-o', 'pid=', '-o', 'ppid=', '-o', 'pgid=', '-o', 'stat=', '-o', 'lstart='],
+                                 check=False, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 timeout=10).stdout.decode()
+        except (OSError, subprocess.SubprocessError):
+            return
+        for line in out.splitlines():
+            parts = line.split(None, 4)
+            if len(parts) >= 4 and parts[0].isdigit() and parts[1].isdigit() and parts[2].isdigit():
+                lstart = ' '.join(parts[4].split()) if len(parts) == 5 else None
+                self._add(int(parts[0]), parts[3], int(parts[1]), int(parts[2]), lstart or None)
+
+    def runs(self, pid, start_time=None):
+        """As proc_alive, from this look."""
+        entry = self.live.get(pid) if isinstance(pid, int) and not isinstance(pid, bool) else None
+        return entry is not None and (start_time is None or entry[2] is None or entry[2] == start_time)
+
+    def start_time(self, pid):
+        return self.live[pid][2]
+
+    def below(self, pids):
+        """Every live descendant of these pids (one of them only as a descendant of another)."""
+        found, todo = set(), list(pids)
+        while todo:
+            for child in self.children.get(todo.pop(), ()):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+        return found
+
+    def group(self, pgid, leader_start):
+        """The live members of process group pgid, if it is still the group of the process that started it at
+        leader_start (a job's command leads its own group, so pgid is its pid).
+
+        A group id is not reused while the group has members, so a group whose leader has ended is still that
+        leader's; a leader (pid == pgid) that started at another time means the id was reused by someone else."""
+        if not isinstance(pgid, int) or isinstance(pgid, bool) or pgid <= 1 or pgid not in self.groups:
+            return set()
+        start = self.live[pgid][2] if pgid in self.live else self.zombies.get(pgid)
+        if leader_start and start and start != leader_start:
+            return set()
+        return set(self.groups[pgid])
 
 
 def descendants(pid):
     """Every live descendant of pid (not pid itself)."""
-    return _below(_children_map(), pid)
-
-
-def _below(children, pid):
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
+    return _Processes().below([pid])
 
 
 def _signal_pids(pids, signum):
     for pid in pids:
         try:
             os.kill(pid, signum)
+        except OSError:
+            pass
+
+
+def _signal_groups(pgids, signum):
+    for pgid in pgids:
+        try:
+            os.killpg(pgid, signum)
         except OSError:
             pass
 
@@ -219,51 +265,57 @@ def terminate_trees(trees, grace):
     then SIGKILL what is left.
 
     trees: (supervisor_pid, supervisor_start_time, pid, pid_start_time) per job. A job's tree is every descendant
-    of its supervisor (it is a child subreaper on Linux, so orphaned grandchildren stay below it) plus the
-    command's process group and descendants."""
+    of its supervisor (it is a child subreaper on Linux, so orphaned grandchildren stay below it), the command's
+    process group (also after the command itself ended: see _Processes.group), and every descendant of those.
+
+    Every process found is remembered with its start time and stays part of the tree until it ends: when the
+    command dies of the SIGTERM, its supervisor records the end and exits, and the children that ignored the
+    signal move to init, below neither the supervisor nor the command; they still get the SIGKILL. The start
+    time keeps a pid that was reused meanwhile from being signalled."""
     import signal
     me = os.getpid()
+    known = {}  # pid -> start time of every process of the trees still running at the last look
 
-    def alive():
-        children = _children_map()  # one look at the process table per round, however many jobs
-        pids = set()
+    def look():
+        """The processes of the trees as they are now, and the process groups that are still the jobs'."""
+        table = _Processes()  # one look at the process table per round, however many jobs
+        roots = {pid for pid, start in known.items() if table.runs(pid, start)}
+        supervisors, groups = [], []
         for supervisor_pid, supervisor_start, pid, pid_start in trees:
-            if proc_alive(supervisor_pid, supervisor_start):
-                pids |= _below(children, supervisor_pid)
-            if proc_alive(pid, pid_start):
-                pids.add(pid)
-                pids |= _below(children, pid)
+            if table.runs(supervisor_pid, supervisor_start):
+                supervisors.append(supervisor_pid)
+            members = table.group(pid, pid_start)
+            if members:
+                groups.append(pid)
+                roots |= members
+            if table.runs(pid, pid_start):
+                roots.add(pid)
+        pids = roots | table.below(list(roots) + supervisors)
         pids.discard(me)
-        return pids
-
-    def kill_groups(signum):
-        for _supervisor_pid, _supervisor_start, pid, pid_start in trees:
-            if proc_alive(pid, pid_start):
-                try:
-                    os.killpg(pid, signum)
-                except OSError:
-                    pass
+        known.clear()
+        known.update((pid, table.start_time(pid)) for pid in pids)
+        return pids, groups
 
     def pause(step):
         """Short first looks (most commands end within milliseconds of the signal), then every POLL."""
         return min(POLL, 0.005 * 2 ** step)
 
-    pids = alive()
-    kill_groups(signal.SIGTERM)
+    pids, groups = look()
+    _signal_groups(groups, signal.SIGTERM)
     _signal_pids(pids, signal.SIGTERM)
     deadline = time.monotonic() + max(0.0, grace)
     step = 0
     while pids and time.monotonic() < deadline:
         time.sleep(max(0.0, min(pause(step), deadline - time.monotonic())))
         step += 1
-        pids = alive()
+        pids, groups = look()
     for attempt in range(20):
         if not pids:
             break
-        kill_groups(signal.SIGKILL)
+        _signal_groups(groups, signal.SIGKILL)
         _signal_pids(pids, signal.SIGKILL)
         time.sleep(pause(attempt))
-        pids = alive()
+        pids, groups = look()
 
 
 _LIBC = []
@@ -550,7 +602,7 @@ class Job:
             st = self.state
             note = 'its supervisor (pid %s) is gone: the host rebooted or the process was killed' % st.get('supervisor_pid')
             if proc_alive(st.get('pid'), st.get('pid_start_time')):
-                note += '; the command (pid %s) still runs unsupervised: use remote.jobs.stop to end it' % st.get('pid')
+                note += _UNSUPERVISED_NOTE % st.get('pid')
             self._write_state(state='failed', reason='lost', finished=now_iso(), error=note)
         mark_expiry(self.store.root, self.id, self.spec.get('retention'))
         return True
@@ -1041,27 +1093,59 @@ class JobStore:
         """Stop a running job's whole process tree. Returns True if the job was running."""
         return self.stop_all([job], grace)[0]
 
-    def stop_all(self, jobs, grace):
-        """Stop jobs together: every tree gets SIGTERM at once and the batch shares one grace period, so stopping
-        many jobs that ignore SIGTERM takes grace seconds, not grace seconds per job. Returns, per job, whether it
-        was running (a lost job whose command still ran counts)."""
-        was_running, trees, stopping = [], [], []
+    def still_running(self, jobs):
+        """Per job, whether stop would end something: the job runs, or it is lost and its command, or what is left
+        of the command's process group, still runs unsupervised. Checks each job for being lost first.
+
+        Processes that left a lost job's process group (setsid) cannot be told from others once its supervisor,
+        their subreaper, is gone; a lost job from before a reboot has no processes left."""
+        table, current_boot, running = None, None, []
         for job in jobs:
             job.check_lost()
             st = job.state
+            if not job.finished:
+                running.append(True)
+                continue
+            if st.get('reason') != 'lost' or not st.get('pid'):
+                running.append(False)
+                continue
+            if table is None:
+                table, current_boot = _Processes(), boot_id()
+            if st.get('boot_id') and current_boot and st['boot_id'] != current_boot:
+                running.append(False)
+                continue
+            running.append(table.runs(st['pid'], st.get('pid_start_time'))
+                           or bool(table.group(st['pid'], st.get('pid_start_time'))))
+        return running
+
+    def stop_all(self, jobs, grace):
+        """Stop jobs together: every tree gets SIGTERM at once and the batch shares one grace period, so stopping
+        many jobs that ignore SIGTERM takes grace seconds, not grace seconds per job. Returns, per job, whether it
+        was running (a lost job whose command, or a process of its group, still ran counts: see still_running)."""
+        was_running = self.still_running(jobs)
+        trees, stopping, unsupervised = [], [], []
+        for job, running in zip(jobs, was_running):
+            if not running:
+                continue
+            st = job.state
             if job.finished:
-                unsupervised = st.get('reason') == 'lost' and proc_alive(st.get('pid'), st.get('pid_start_time'))
-                if unsupervised:
-                    trees.append((None, None, st['pid'], st.get('pid_start_time')))
-                was_running.append(unsupervised)
+                trees.append((None, None, st['pid'], st.get('pid_start_time')))
+                unsupervised.append(job)
                 continue
             write_json_atomic(job.path('stop.json'), {'requested': now_iso()})
             trees.append((st.get('supervisor_pid'), st.get('supervisor_start_time'), st.get('pid'),
                           st.get('pid_start_time')))
             stopping.append(job)
-            was_running.append(True)
         if trees:
             terminate_trees(trees, grace)
+        for job in unsupervised:  # their error said the command still runs
+            with job.lock():
+                job._state_sig = None
+                job.reload()
+                if job.state.get('reason') == 'lost':
+                    note = (job.state.get('error') or '').split(_UNSUPERVISED_NOTE.partition('%')[0])[0]
+                    job._write_state(error='%s; stop ended what was left of its command (pid %s)'
+                                     % (note, job.state.get('pid')))
         # The supervisors record the ends (stop.json makes it `stopped`); their exits wake this wait.
         deadline = time.monotonic() + 10
         exits = _Exits()

@@ -163,7 +163,7 @@ def _wait(store, p, check_mode):
 def _stop(store, p, check_mode):
     jobs = store.select(ids=p['id'], names=p['name'], require=True)
     if check_mode:
-        return job_result([job.view() for job in jobs], any(not job.finished for job in jobs))
+        return job_result([job.view() for job in jobs], any(store.still_running(jobs)))
     changed = any(store.stop_all(jobs, p['grace']))
     return job_result([job.view() for job in jobs], changed)
 
@@ -176,8 +176,10 @@ def _remove(store, p, check_mode):
                             % ', '.join(job.id for job in running))
     if check_mode:
         return job_result([job.view() for job in jobs], bool(jobs))
-    if running:
-        store.stop_all(running, DEFAULT_GRACE)  # together: one grace period; it leaves each job's state reloaded
+    # Lost jobs too: what still runs of their commands would be out of reach once the record is gone.
+    stopping = [job for job in jobs if not job.finished or job.state.get('reason') == 'lost'] if p['force'] else []
+    if stopping:
+        store.stop_all(stopping, DEFAULT_GRACE)  # together: one grace period; it leaves each job's state reloaded
     views = [job.view() for job in jobs]
     for job, view in zip(jobs, views):
         view['removed'] = store.remove(job)

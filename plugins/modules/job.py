@@ -41,7 +41,9 @@ options:
         returns its output. A job that ended V(failed) still reaches this state; check RV(state) (the job's own
         state). In check mode nothing is waited for.
       - V(stopped) - no job of that name runs. Stops the running ones; a job that does not exist is left alone.
-      - V(absent) - no job of that name exists. Stops the running ones and removes all of them.
+        A V(lost) job whose command still runs unsupervised counts as running (see M(remote.jobs.stop)).
+      - V(absent) - no job of that name exists. Stops the running ones (and what still runs of V(lost) ones) and
+        removes all of them.
       - In O(jobs), the default for items that do not set their own.
     type: str
     choices: [started, finished, stopped, absent]

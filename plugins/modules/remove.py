@@ -31,7 +31,10 @@ options:
         C(s), C(m), C(h), C(d) or C(w), such as V(7d). Running jobs never match.
     type: raw
   force:
-    description: Stop running jobs (SIGTERM, 5 seconds, SIGKILL) and remove them too.
+    description:
+      - Stop running jobs (SIGTERM, 5 seconds, SIGKILL) and remove them too.
+      - What still runs of a V(lost) job (see M(remote.jobs.stop)) is ended the same way before its record goes.
+        Without O(force), a lost job is removed like any ended job and what still runs of it is left alone.
     type: bool
     default: false
 attributes:

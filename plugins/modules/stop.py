@@ -12,11 +12,18 @@ description:
   - Sends SIGTERM to the job's whole process tree (its process group, and on Linux every process below its
     supervisor, which is a child subreaper so orphaned grandchildren are found too), waits up to O(grace)
     seconds, then sends SIGKILL to what is left.
+  - Every process found in the tree counts until it ends, also after it left the tree, so a child that ignores
+    SIGTERM (in the process group or C(setsid)'d) is killed after O(grace) even when the command itself died of
+    the SIGTERM at once and its supervisor has recorded the end. Process start times keep a pid that was reused
+    meanwhile from being signalled.
   - All selected jobs are stopped together and share one O(grace) period, so stopping many jobs that ignore
     SIGTERM takes O(grace) seconds, not O(grace) seconds per job. The same holds for M(remote.jobs.remove) with
     O(remote.jobs.remove#module:force=true) and for the jobs one M(remote.jobs.job) task stops or replaces.
   - The job ends V(stopped) with reason V(stop). Stopping a job that has already ended changes nothing.
-  - A V(lost) job whose command still runs unsupervised is ended too.
+  - A V(lost) job whose command, or a process of the command's process group, still runs unsupervised is ended
+    too (the job stays V(failed)/V(lost); its C(error) says that stop ended what was left). Processes that
+    left a lost job's process group (C(setsid)) cannot be told from others once its supervisor is gone, and a job
+    lost to a reboot has nothing left to end.
 extends_documentation_fragment:
   - remote.jobs._common
   - remote.jobs._common.selectors

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 import uuid
 
 import yaml
@@ -93,6 +95,53 @@ def test_each_state_check_then_change_then_no_change(lab):
         assert all(j['removed'] for j in removed['jobs'])
         assert res('absent again')['changed'] is False and res('absent again')['jobs'] == []
         assert not set(lab.job_dirs(host)) & {j['id'] for j in jobs.values()}, 'nothing of either job is left'
+
+
+def test_absent_stopped_and_recreate_end_what_still_runs_of_a_lost_job(lab):
+    # Three jobs whose supervisors were SIGKILLed (lost) while their commands run on: state absent and a recreate
+    # would otherwise leave the commands running with no record to reach them by; state stopped ends them.
+    absent, stopped, recreated = uniq('lostabsent'), uniq('loststopped'), uniq('lostrecreated')
+    run = lab.play([{'name': 'start', 'remote.jobs.job': {'jobs': [{'name': name, 'command': 'sleep 300'}
+                                                                   for name in (absent, stopped, recreated)]}}],
+                   hosts='h1')
+    assert run.rc == 0, run.output
+    states = {}
+    for job in run.result('start')['jobs']:
+        states[job['name']] = state = lab.read_state('h1', job['id'])
+        os.kill(state['supervisor_pid'], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(proc_alive(s['supervisor_pid'], s['supervisor_start_time']) for s in states.values()) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        stop = {'name': stopped, 'state': 'stopped', 'grace': 1}
+        run = lab.play([
+            {'name': 'absent', 'remote.jobs.job': {'name': absent, 'state': 'absent', 'grace': 1}},
+            {'name': 'stop check', 'remote.jobs.job': stop, 'check_mode': True},
+            {'name': 'stop', 'remote.jobs.job': stop},
+            {'name': 'stop again', 'remote.jobs.job': stop},
+            {'name': 'recreate', 'remote.jobs.job': {'name': recreated, 'command': 'sleep 301', 'recreate': True,
+                                                     'grace': 1}},
+        ], hosts='h1')
+        assert run.rc == 0, run.output
+        time.sleep(0.2)
+        alive = sorted(name for name, state in states.items() if proc_alive(state['pid'], state['pid_start_time']))
+        assert not alive, 'the commands of the lost jobs %s still run' % alive
+        gone = run.result('absent')
+        assert (gone['action'], gone['removed']) == ('removed', True)
+        assert (run.result('stop check')['changed'], run.result('stop check')['action']) == (True, 'stopped')
+        assert (run.result('stop')['changed'], run.result('stop')['action']) == (True, 'stopped')
+        assert (run.result('stop again')['changed'], run.result('stop again')['action']) == (False, 'none')
+        new = run.result('recreate')
+        assert new['action'] == 'recreated' and new['state'] == 'running' and new['pid'] != states[recreated]['pid']
+    finally:
+        for state in states.values():
+            try:
+                os.kill(state['pid'], signal.SIGKILL)
+            except OSError:
+                pass
+        lab.play([{'name': 'clean', 'remote.jobs.job': {'jobs': [{'name': recreated}, {'name': stopped}],
+                                                        'state': 'absent', 'grace': 0}}], hosts='h1')
 
 
 def test_definition_drift_is_reported_and_recreate_replaces_the_job(lab):

@@ -237,6 +237,100 @@ def test_stop_kills_the_whole_process_tree(lab):
     assert run.result('stop again')['changed'] is False
 
 
+STUBBORN = 'sh -c \'trap "" TERM; echo $$; exec sleep 300\''  # prints its pid, ignores SIGTERM
+
+
+def printed_pids(path, count, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(path) as handle:
+            pids = [int(p) for p in handle.read().split()]
+        if len(pids) >= count:
+            return pids
+        time.sleep(0.05)
+    raise AssertionError('fewer than %d pids in %s' % (count, path))
+
+
+def lose(lab, host, job_id):
+    """SIGKILL a job's supervisor only (a kill -9, the OOM killer): the job is lost, its command runs on."""
+    state = lab.read_state(host, job_id)
+    os.kill(state['supervisor_pid'], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while proc_alive(state['supervisor_pid'], state['supervisor_start_time']) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return state
+
+
+def kill_quietly(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def test_stop_kills_children_that_ignore_sigterm_after_the_command_died_of_it(lab):
+    # The shell dies of the SIGTERM, its supervisor records the end and exits; the two children that ignore
+    # SIGTERM (one in the job's process group, one that left it with setsid) must still be killed after grace.
+    name = uniq('stubborn')
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'command': '%s & setsid %s & sleep 300'
+                                                % (STUBBORN, STUBBORN)}, 'register': 'started'},
+        {'name': 'two pids', 'ansible.builtin.wait_for': {'path': '{{ started.stdout_path }}',
+                                                          'search_regex': '^\\d+\\n\\d+\\n', 'timeout': 60}},
+        {'name': 'pids', 'remote.jobs.receive': {'name': name, 'keep': True}},
+        {'name': 'stop', 'remote.jobs.stop': {'name': name, 'grace': 1}},
+    ], hosts='h1')
+    pids = [int(p) for r in run.records if r['task'] == 'pids' for p in r['result']['stdout'].split()]
+    try:
+        assert run.rc == 0, run.output
+        assert len(pids) == 2
+        stopped = run.result('stop')
+        assert stopped['changed'] is True and (stopped['state'], stopped['reason']) == ('stopped', 'stop')
+        time.sleep(0.2)
+        for pid in pids:
+            assert not proc_alive(pid), 'process %d ignored SIGTERM and survived stop' % pid
+    finally:
+        kill_quietly(pids)
+
+
+def test_stop_and_remove_force_end_what_still_runs_of_a_lost_job(lab):
+    kids, command = uniq('lostkids'), uniq('lostcmd')
+    run = lab.play([{'name': 'start', 'remote.jobs.start': {'jobs': [
+        {'name': kids, 'command': 'sleep 300 & echo $!; %s & wait' % STUBBORN},
+        {'name': command, 'command': 'sleep 300'}]}}], hosts='h1')
+    assert run.rc == 0, run.output
+    jobs = {job['name']: job for job in run.result('start')['jobs']}
+    pids = printed_pids(jobs[kids]['stdout_path'], 2)
+    # kids: supervisor and shell killed, the shell's children run on in its process group; command: only the
+    # supervisor killed, the command runs on.
+    kids_state = lose(lab, 'h1', jobs[kids]['id'])
+    os.kill(kids_state['pid'], signal.SIGKILL)
+    command_state = lose(lab, 'h1', jobs[command]['id'])
+    try:
+        run = lab.play([
+            {'name': 'stop check', 'remote.jobs.stop': {'name': kids, 'grace': 1}, 'check_mode': True},
+            {'name': 'stop', 'remote.jobs.stop': {'name': kids, 'grace': 1}},
+            {'name': 'stop again', 'remote.jobs.stop': {'name': kids, 'grace': 1}},
+            {'name': 'remove', 'remote.jobs.remove': {'name': command, 'force': True}},
+        ], hosts='h1')
+        assert run.rc == 0, run.output
+        time.sleep(0.2)
+        for pid in pids:
+            assert not proc_alive(pid), 'process %d of the lost job survived stop' % pid
+        assert not proc_alive(command_state['pid'], command_state['pid_start_time']), \
+            'remove force left the lost job\'s command running, out of reach'
+        assert run.result('stop check')['changed'] is True
+        stopped = run.result('stop')
+        assert stopped['changed'] is True and (stopped['state'], stopped['reason']) == ('failed', 'lost')
+        assert 'stop ended what was left of its command' in stopped['error']
+        assert run.result('stop again')['changed'] is False
+        removed = run.result('remove')
+        assert removed['removed'] is True and removed['id'] not in lab.job_dirs('h1')
+    finally:
+        kill_quietly(pids + [command_state['pid']])
+
+
 def test_timeout_is_enforced_on_the_target_without_a_controller(lab):
     name = uniq('timeout')
     run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'sleep 60', 'timeout': 1}}],

@@ -43,6 +43,13 @@ def gone(pid, start_time, timeout=10):
     return False
 
 
+def lose(job):
+    """SIGKILL the job's supervisor only (as a kill -9 or the OOM killer would): the job is lost, its command runs on."""
+    os.kill(job.state['supervisor_pid'], signal.SIGKILL)
+    assert gone(job.state['supervisor_pid'], job.state['supervisor_start_time'])
+    return job
+
+
 @pytest.mark.parametrize('bad', ['../x', '..', '.', '', '.hidden', 'a/b', 'a b', 'x' * 65, 'ok\n', '-lead', None, 7])
 def test_bad_job_ids_are_refused_before_any_path(store, bad):
     with pytest.raises(JobArgumentError, match='invalid job id'):
@@ -177,14 +184,123 @@ def test_jobs_stopped_together_share_one_grace_period(store):
 
 def test_stop_all_ends_the_unsupervised_command_of_a_lost_job_and_skips_ended_ones(store):
     done = wait(store, start(store, command='true'))
-    orphan = start(store, command='sleep 300')
-    with orphan.lock():
-        orphan._write_state(supervisor_start_time='1')  # its supervisor looks gone: the job is lost
+    orphan = lose(start(store, command='sleep 300'))
     running = start(store, command='sleep 300')
     assert store.stop_all([done, orphan, running], grace=1) == [False, True, True]
     assert orphan.state['reason'] == 'lost' and running.state['reason'] == 'stop'
     assert gone(orphan.state['pid'], orphan.state['pid_start_time'])
     assert gone(running.state['pid'], running.state['pid_start_time'])
+
+
+STUBBORN = "sh -c 'trap \"\" TERM; echo $$; exec sleep 300'"  # prints its pid, ignores SIGTERM
+
+
+def printed_pids(job, count, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(job.stdout_path) as handle:
+            pids = [int(p) for p in handle.read().split()]
+        if len(pids) >= count:
+            return pids
+        time.sleep(0.02)
+    raise AssertionError('the job printed fewer than %d pids' % count)
+
+
+def kill_quietly(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize('leaves', ['', 'setsid '], ids=['in the group', 'setsid'])
+def test_stop_kills_a_child_that_ignores_sigterm_after_the_command_died_of_it(store, leaves):
+    # The command's shell dies of the SIGTERM at once, its supervisor records the end and exits, and the child
+    # that ignored the signal moves to init: below neither any more, it must still get the SIGKILL after grace.
+    job = start(store, command='%s%s & sleep 300' % (leaves, STUBBORN))
+    (child,) = printed_pids(job, 1)
+    child_start = js.proc_start_time(child)
+    assert (os.getpgid(child) == job.state['pid']) is not bool(leaves)
+    try:
+        began = time.monotonic()
+        assert store.stop(job, grace=0.5) is True
+        assert (job.state['state'], job.state['reason']) == ('stopped', 'stop')
+        assert gone(child, child_start, timeout=2), 'the child that ignores SIGTERM survived stop'
+        assert time.monotonic() - began < 5
+    finally:
+        kill_quietly([child])
+
+
+def test_stop_ends_a_lost_jobs_command_and_its_child_that_ignores_sigterm(store):
+    job = lose(start(store, command='%s & sleep 300' % STUBBORN))
+    (child,) = printed_pids(job, 1)
+    child_start = js.proc_start_time(child)
+    try:
+        (lost,) = store.select(ids=[job.id])
+        assert lost.state['reason'] == 'lost' and 'still runs unsupervised' in lost.state['error']
+        assert store.stop(lost, grace=0.5) is True
+        assert gone(lost.state['pid'], lost.state['pid_start_time'])
+        assert gone(child, child_start, timeout=2), 'the child that ignores SIGTERM survived stop'
+        assert (lost.state['state'], lost.state['reason']) == ('failed', 'lost')
+        assert 'still runs' not in lost.state['error'] and 'stop ended what was left of its command' in lost.state['error']
+        assert store.stop(lost, grace=0.5) is False, 'nothing is left to stop'
+    finally:
+        kill_quietly([child])
+
+
+def test_stop_ends_the_process_group_of_a_lost_job_whose_command_died(store):
+    # Supervisor and shell killed (the OOM killer picks the biggest, not the whole group): the shell's children
+    # still run in its process group, which keeps the shell's pid as its id as long as it has members.
+    job = start(store, command='sleep 300 & echo $!; %s & wait' % STUBBORN)
+    kids = printed_pids(job, 2)
+    starts = {pid: js.proc_start_time(pid) for pid in kids}
+    lose(job)
+    os.kill(job.state['pid'], signal.SIGKILL)
+    assert gone(job.state['pid'], job.state['pid_start_time'])
+    try:
+        (lost,) = store.select(ids=[job.id])
+        assert lost.state['reason'] == 'lost'
+        assert store.stop(lost, grace=0.5) is True, 'its group still ran'
+        for pid in kids:
+            assert gone(pid, starts[pid], timeout=2), 'process %d of the lost job survived stop' % pid
+        assert store.still_running([lost]) == [False] and store.stop(lost, grace=0.5) is False
+    finally:
+        kill_quietly(kids)
+
+
+def test_stop_leaves_alone_a_group_or_command_whose_pid_was_reused(store):
+    # Next to a lost job whose group is still its own (ended), two lost jobs whose pid now belongs to someone
+    # else: a process with that pid started at another time (the pid, and so the group id, was reused), and a
+    # record from before a reboot (another boot id; process start times count from the boot).
+    own = start(store, command='sleep 300 & echo $!; wait')
+    reused = start(store, command='sleep 300 & echo $!; wait')
+    rebooted = start(store, command='sleep 300 & echo $!; wait')
+    kids = {job.id: printed_pids(job, 1)[0] for job in (own, reused, rebooted)}
+    for job in (own, reused, rebooted):
+        lose(job)
+    os.kill(own.state['pid'], signal.SIGKILL)
+    with reused.lock():
+        reused._write_state(pid_start_time='1')
+    if js.boot_id() is not None:
+        with rebooted.lock():
+            rebooted._write_state(boot_id='another-boot')
+    try:
+        jobs = store.select(ids=[own.id, reused.id, rebooted.id])
+        assert [job.state['reason'] for job in jobs] == ['lost'] * 3
+        expected = [True, False, js.boot_id() is None]
+        assert store.stop_all(jobs, grace=0.5) == expected
+        assert gone(kids[own.id], None, timeout=2)
+        assert js.proc_alive(reused.state['pid']) and js.proc_alive(kids[reused.id]), 'someone else\'s group was signalled'
+        if js.boot_id() is not None:
+            assert js.proc_alive(rebooted.state['pid']) and js.proc_alive(kids[rebooted.id])
+    finally:
+        for job in (reused, rebooted):
+            try:
+                os.killpg(job.state['pid'], signal.SIGKILL)
+            except OSError:
+                pass
+        kill_quietly(kids.values())
 
 
 def test_supervisor_and_command_killed_is_lost(store):
