@@ -12,6 +12,7 @@ Python and reads back the JSON printed by main()).
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from ansible_collections.remote.jobs.plugins.module_utils._args import (
@@ -24,7 +25,7 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
     one_line,
     still_running,
 )
-from ansible_collections.remote.jobs.plugins.module_utils._jobstore import JobStore, JobStoreError
+from ansible_collections.remote.jobs.plugins.module_utils._jobstore import JobStore, JobStoreError, new_job_id, user_path
 
 _START_KEYS = ('id', 'name', 'command', 'executable', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'results', 'output_path',
                'results_dir', 'retention')
@@ -46,7 +47,9 @@ def _text(data):
 def _start(store, p, check_mode):
     specs = p['jobs'] or [{key: p.get(key) for key in _START_KEYS}]
     if check_mode:
-        return job_result([], True, msg='would start %d job(s)' % len(specs))
+        # What a real run would return, ids included, so a check run can go on to the tasks that use them.
+        return job_result([_would_start(store, spec) for spec in specs], True,
+                          msg='would start %d job(s)' % len(specs))
     try:
         jobs = store.start(specs)
     except JobStoreError as exc:
@@ -64,6 +67,41 @@ def _start(store, p, check_mode):
     return job_result(views, True)
 
 
+def _warned(result, warnings):
+    if warnings:
+        result['warnings'] = warnings
+    return result
+
+
+def _would_start(store, spec):
+    """The view a job started from spec would have at first (check mode)."""
+    job_id = spec.get('id') or new_job_id()
+    argv = spec.get('argv')
+    job_dir = os.path.join(store.root, job_id)
+    stdout_path = user_path(spec['output_path']) if spec.get('output_path') else os.path.join(job_dir, 'stdout')
+    return {
+        'id': job_id, 'name': spec.get('name'), 'state': 'running', 'reason': None, 'has_more_data': True,
+        'location': store.location, 'command': spec.get('command') if argv is None else ' '.join(argv),
+        'argv': argv, 'chdir': spec.get('chdir'), 'timeout': spec.get('timeout'), 'pid': None, 'rc': None,
+        'signal': None, 'error': None, 'started': None, 'finished': None,
+        'results': spec.get('results') or 'target', 'results_dir': spec.get('results_dir'),
+        'retention': spec.get('retention'), 'stdout_path': stdout_path, 'stderr_path': os.path.join(job_dir, 'stderr'),
+    }
+
+
+def _select_existing(store, p, check_mode):
+    """The jobs a receive/wait/stop acts on: every id and name must match, except in check mode, where a job that
+    a start in the same check run would have created is missing; it is left out with a warning."""
+    if not check_mode:
+        return store.select(ids=p['id'], names=p['name'], require=True), []
+    jobs = store.select(ids=p['id'], names=p['name'])
+    found_ids, found_names = {job.id for job in jobs}, {job.spec.get('name') for job in jobs}
+    missing = ['id %s' % i for i in p['id'] or [] if i not in found_ids]
+    missing += ['name %s' % n for n in p['name'] or [] if n not in found_names and not p['id']]
+    return jobs, ['check mode: no job with %s (a start earlier in this check run would have created it, but check '
+                  'mode starts nothing)' % what for what in missing]
+
+
 def _info(store, p, check_mode):
     jobs = store.select(ids=p['id'], names=p['name'], glob=True, states=p['state'], has_more_data=p['has_more_data'])
     return job_result([job.view() for job in jobs], False)
@@ -73,7 +111,7 @@ def _receive(store, p, check_mode):
     """Receive output. With _plan (what the action plugin always asks for) nothing is consumed here: the result
     says which ranges were read (target) or which pieces to fetch (controller), and a second call with _commit
     records what the controller really got, so a dropped connection never loses output."""
-    jobs = store.select(ids=p['id'], names=p['name'], require=True)
+    jobs, warnings = _select_existing(store, p, check_mode)
     if p['_commit'] is not None:
         return _commit(store, p, jobs)
     if p.get('_read') is not None:
@@ -109,7 +147,7 @@ def _receive(store, p, check_mode):
                 view['removed'] = store.remove(job)
                 changed = True
         views.append(view)
-    return job_result(views, changed, timed_out=timed_out)
+    return _warned(job_result(views, changed, timed_out=timed_out), warnings)
 
 
 def _read(store, item, jobs):
@@ -146,7 +184,7 @@ def _commit(store, p, jobs):
 
 
 def _wait(store, p, check_mode):
-    jobs = store.select(ids=p['id'], names=p['name'], require=True)
+    jobs, warnings = _select_existing(store, p, check_mode)
     timed_out = store.wait(jobs, any_=p['any'], timeout=p['timeout'])
     views = [job.view() for job in jobs]
     if p.get('_plan') and not timed_out and not check_mode:
@@ -157,13 +195,13 @@ def _wait(store, p, check_mode):
                 view['pieces'] = store.plan_fetch(job)
     if timed_out and p['fail_on_timeout']:
         raise VerbFailed(still_running(views, p['timeout']), jobs=views, timed_out=True)
-    return job_result(views, False, timed_out=timed_out)
+    return _warned(job_result(views, False, timed_out=timed_out), warnings)
 
 
 def _stop(store, p, check_mode):
-    jobs = store.select(ids=p['id'], names=p['name'], require=True)
+    jobs, warnings = _select_existing(store, p, check_mode)
     if check_mode:
-        return job_result([job.view() for job in jobs], any(store.still_running(jobs)))
+        return _warned(job_result([job.view() for job in jobs], any(store.still_running(jobs))), warnings)
     changed = any(store.stop_all(jobs, p['grace']))
     return job_result([job.view() for job in jobs], changed)
 

@@ -71,7 +71,10 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Behaves as O(keep=true).
+    details:
+      - Behaves as O(keep=true).
+      - A job that does not exist (a start earlier in the same check run starts nothing) is left out with a
+        warning instead of failing the task.
   diff_mode:
     support: none
 author:

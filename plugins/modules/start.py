@@ -150,7 +150,7 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Reports that jobs would start; starts nothing.
+    details: Starts nothing; returns the jobs it would start, each with the id it would get, so later tasks can use them.
   diff_mode:
     support: none
 author:

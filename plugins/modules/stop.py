@@ -35,6 +35,10 @@ options:
 attributes:
   check_mode:
     support: full
+    details:
+      - Stops nothing.
+      - A job that does not exist (a start earlier in the same check run starts nothing) is left out with a
+        warning instead of failing the task.
   diff_mode:
     support: none
 author:

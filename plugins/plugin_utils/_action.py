@@ -52,7 +52,7 @@ def target_vars(action, task_vars):
 def job_root_default(action, args, task_vars):
     """Fill job_root from the remote_jobs_root variable of the host the task runs on, when the task sets none."""
     root = target_vars(action, task_vars).get('remote_jobs_root')
-    if args.get('job_root') is None and root is not None:
+    if not args.get('job_root') and root is not None:  # job_root '' counts as not set
         args['job_root'] = str(action._templar.template(root))
 
 

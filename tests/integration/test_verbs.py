@@ -537,9 +537,23 @@ def test_secrets_reach_no_file_and_no_output(lab):
 def test_check_mode_changes_nothing(lab):
     name = uniq('check')
     before = lab.job_dirs('h2')
-    run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'true'}}], hosts='h2', check=True)
+    # A check run goes through start -> wait -> receive -> stop by the registered id: start says which job it would
+    # start (id included), the later tasks warn that check mode started nothing instead of failing.
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'true'}, 'register': 'started'},
+        {'name': 'wait', 'remote.jobs.wait': {'id': '{{ started.id }}', 'timeout': 30}},
+        {'name': 'receive', 'remote.jobs.receive': {'id': '{{ started.id }}', 'wait': True, 'timeout': 30}},
+        {'name': 'stop', 'remote.jobs.stop': {'name': name}},
+    ], hosts='h2', check=True)
     assert run.rc == 0, run.output
-    assert run.result('start', 'h2')['changed'] is True
+    started = run.result('start', 'h2')
+    assert started['changed'] is True and started['state'] == 'running' and started['name'] == name
+    assert re.fullmatch(r'[0-9]{8}T[0-9]{6}-[0-9a-f]{6}', started['id'])
+    for task, missing in (('wait', 'id ' + started['id']), ('receive', 'id ' + started['id']), ('stop', 'name ' + name)):
+        result = run.result(task, 'h2')
+        assert result['jobs'] == [] and result['changed'] is False, task
+        assert 'check mode: no job with %s' % missing in ' '.join(result.get('warnings') or []), (task, result)
+    assert 'check mode: no job with id %s' % started['id'] in run.output, 'the warning is shown'
     assert lab.job_dirs('h2') == before
 
 
