@@ -938,6 +938,56 @@ Function Test-RemoteJobName {
     }
 }
 
+Function New-RemoteJobId {
+    <#
+    .SYNOPSIS
+    A fresh job id: the UTC time and six random hex digits (new_job_id of POSIX).
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param ()
+
+    $stamp = [DateTime]::UtcNow.ToString("yyyyMMdd'T'HHmmss", [System.Globalization.CultureInfo]::InvariantCulture)
+    '{0}-{1}' -f $stamp, [Guid]::NewGuid().ToString('N').Substring(0, 6)
+}
+
+Function Get-RemoteJobWouldStart {
+    <#
+    .SYNOPSIS
+    The view a job started from Spec would have at first (check mode; _would_start of POSIX).
+    #>
+    [CmdletBinding()]
+    [OutputType([System.Collections.Specialized.OrderedDictionary])]
+    param (
+        [Parameter(Mandatory = $true)][System.Collections.IDictionary]$Store,
+        [Parameter(Mandatory = $true)][System.Collections.IDictionary]$Spec
+    )
+
+    $jobId = $Spec['id']
+    if (-not $jobId) {
+        $jobId = New-RemoteJobId
+    }
+    $dir = [System.IO.Path]::Combine($Store.Root, $jobId)
+    $stdoutPath = [System.IO.Path]::Combine($dir, 'stdout')
+    if ($Spec['output_path']) {
+        $stdoutPath = Resolve-RemoteJobPath -Path ([string]$Spec['output_path'])
+    }
+    $command = $Spec['command']
+    if ($null -ne $Spec['argv']) {
+        $command = @($Spec['argv']) -join ' '
+    }
+    $results = $Spec['results']
+    if (-not $results) {
+        $results = 'target'
+    }
+    [ordered]@{
+        id = $jobId; name = $Spec['name']; state = 'running'; reason = $null; has_more_data = $true; location = $Store.Location
+        command = $command; argv = $Spec['argv']; chdir = $Spec['chdir']; timeout = $Spec['timeout']; pid = $null; rc = $null
+        signal = $null; error = $null; started = $null; finished = $null; results = $results; results_dir = $Spec['results_dir']
+        retention = $Spec['retention']; stdout_path = $stdoutPath; stderr_path = [System.IO.Path]::Combine($dir, 'stderr')
+    }
+}
+
 Function Select-RemoteJob {
     <#
     .SYNOPSIS
@@ -1879,8 +1929,7 @@ Function New-RemoteJobLaunch {
     }
     $jobId = $Spec['id']
     if (-not $jobId) {
-        $stamp = [DateTime]::UtcNow.ToString("yyyyMMdd'T'HHmmss", [System.Globalization.CultureInfo]::InvariantCulture)
-        $jobId = '{0}-{1}' -f $stamp, [Guid]::NewGuid().ToString('N').Substring(0, 6)
+        $jobId = New-RemoteJobId
     }
     $jobId = Assert-RemoteJobId -Id ([string]$jobId)
     $root = $Store.Root
@@ -2487,7 +2536,9 @@ Function New-RemoteJobModule {
         $selection = @{ Id = $params.id; Name = $params.name; Glob = $true; State = $params.state; OlderThan = $params.older_than }
     }
     elseif ($Verb -eq 'receive' -or $Verb -eq 'wait' -or $Verb -eq 'stop') {
-        $selection = @{ Id = $params.id; Name = $params.name; Require = $true }
+        # In check mode a job that a start earlier in the same check run would have created is missing: it is left
+        # out with a warning (as POSIX).
+        $selection = @{ Id = $params.id; Name = $params.name; Require = (-not $module.CheckMode) }
     }
     if ($null -ne $selection) {
         try {
@@ -2495,6 +2546,17 @@ Function New-RemoteJobModule {
         }
         catch {
             $module.FailJson("selecting the jobs failed: $_", $_)
+        }
+        if ($module.CheckMode -and -not $selection.Require -and $selection.ContainsKey('Require')) {
+            $foundIds = @($context.Jobs | ForEach-Object { $_.Id })
+            $foundNames = @($context.Jobs | ForEach-Object { $_.Spec['name'] })
+            $missing = @(foreach ($jobId in @($params.id)) { if ($null -ne $jobId -and $foundIds -cnotcontains $jobId) { "id $jobId" } })
+            if (-not $params.id) {
+                $missing += @(foreach ($jobName in @($params.name)) { if ($null -ne $jobName -and $foundNames -notcontains $jobName) { "name $jobName" } })
+            }
+            foreach ($what in $missing) {
+                $module.Warn("check mode: no job with $what (a start earlier in this check run would have created it, but check mode starts nothing)")
+            }
         }
     }
     $context
@@ -2504,7 +2566,8 @@ Export-ModuleMember -Function @(
     'Add-RemoteJobExpiry', 'Add-RemoteJobOutput', 'Add-RemoteJobResult', 'Assert-RemoteJobArgument', 'Assert-RemoteJobId', 'Complete-RemoteJobReceive',
     'ConvertFrom-RemoteJobJson', 'ConvertTo-RemoteJobDuration', 'ConvertTo-RemoteJobHashtable', 'Get-RemoteJob', 'Get-RemoteJobDeclaration',
     'Get-RemoteJobErrorMessage', 'Get-RemoteJobFetchPlan', 'Get-RemoteJobOffset', 'Get-RemoteJobTimestamp', 'Get-RemoteJobUtf8End', 'Get-RemoteJobUtf8Length',
-    'Get-RemoteJobView', 'Initialize-RemoteJobStore', 'Invoke-RemoteJobSupervisor', 'Lock-RemoteJob', 'New-RemoteJobModule', 'Open-RemoteJobStore',
+    'Get-RemoteJobView', 'Get-RemoteJobWouldStart', 'Initialize-RemoteJobStore', 'Invoke-RemoteJobSupervisor', 'Lock-RemoteJob', 'New-RemoteJobId',
+    'New-RemoteJobModule', 'Open-RemoteJobStore',
     'Read-RemoteJobJson', 'Read-RemoteJobOutput', 'Read-RemoteJobPiece', 'Receive-RemoteJobOutput', 'Remove-RemoteJob', 'Remove-RemoteJobExpired',
     'Resolve-RemoteJobPath',
     'Select-RemoteJob', 'Start-RemoteJob', 'Stop-RemoteJob', 'Test-RemoteJobFinished', 'Test-RemoteJobMoreData', 'Test-RemoteJobName',

@@ -62,8 +62,10 @@ else {
 }
 
 if ($module.CheckMode) {
+    # What a real run would return, ids included, so a check run can go on to the tasks that use them.
     $module.Result.msg = 'would start {0} job(s)' -f $specs.Count
-    Add-RemoteJobResult -Result $module.Result -View @() -Changed $true
+    $views = @(foreach ($spec in $specs) { Get-RemoteJobWouldStart -Store $store -Spec (ConvertTo-RemoteJobHashtable -InputObject $spec) })
+    Add-RemoteJobResult -Result $module.Result -View $views -Changed $true
     $module.ExitJson()
 }
 

@@ -162,6 +162,16 @@ Describe 'Assert-RemoteJobArgument' {
 }
 
 Describe 'Small helpers' {
+    It 'describes the job a check-mode start would start, with the id it would get' {
+        $store = @{ Root = 'C:\jobs'; Location = 'WIN1' }
+        $view = Get-RemoteJobWouldStart -Store $store -Spec @{ name = 'build'; command = 'Get-Date' }
+        $view.id | Should -Match '^\d{8}T\d{6}-[0-9a-f]{6}$'
+        $view.state | Should -Be 'running'
+        $view.results | Should -Be 'target'
+        $view.stdout_path | Should -Be ('C:\jobs\{0}\stdout' -f $view.id)
+        (Get-RemoteJobWouldStart -Store $store -Spec @{ id = 'mine'; argv = @('a.exe', 'b') }).command | Should -Be 'a.exe b'
+    }
+
     It 'writes timestamps in the store format' {
         Get-RemoteJobTimestamp | Should -Match '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$'
         $time = New-Object -TypeName DateTime -ArgumentList 2026, 1, 2, 3, 4, 5, 6, ([DateTimeKind]::Utc)
