@@ -189,3 +189,33 @@ def test_receive_interrupted_midway_resumes_exactly(lab, sshd, tmp_path):
     assert (dest / 'stdout').stat().st_size == 209715200
     assert sha256_file(str(dest / 'stdout')) == target_sha, 'resumed with nothing lost or duplicated'
     assert os.path.getsize(os.path.join(target, 'stdout')) == 0
+
+
+def test_an_unusable_results_dir_fails_with_a_message_and_loses_nothing(lab, tmp_path):
+    name = uniq('baddir')
+    blocker = tmp_path / 'blocker'
+    blocker.write_text('a file where results_dir wants a folder\n')
+    results_dir = blocker / 'res'
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'results': 'controller', 'results_dir': str(results_dir),
+                                                'command': 'echo kept; echo also >&2'}},
+        {'name': 'receive', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 30}, 'ignore_errors': True},
+    ], hosts='h3')
+    job_id = run.result('start', 'h3')['id']
+    failed = run.result('receive', 'h3')
+    assert run.status('receive', 'h3') == 'failed'
+    assert failed['msg'].startswith('cannot write the controller copy of job %s under results_dir %s: ' % (
+        job_id, results_dir)), failed['msg']
+    assert 'Not a directory' in failed['msg'] and 'Point results_dir' in failed['msg'] and '\n' not in failed['msg']
+    target = os.path.join(lab.roots['h3'], job_id)
+    with open(os.path.join(target, 'offsets.json')) as handle:
+        assert json.load(handle) == {'stdout': 0, 'stderr': 0}, 'nothing was committed'
+    with open(os.path.join(target, 'stdout')) as handle:
+        assert handle.read() == 'kept\n', 'the target copy is intact'
+
+    blocker.unlink()
+    run = lab.play([{'name': 'receive', 'remote.jobs.receive': {'name': name}}], hosts='h3')
+    assert run.rc == 0, run.output
+    assert (run.result('receive', 'h3')['stdout'], run.result('receive', 'h3')['stderr']) == ('kept\n', 'also\n')
+    assert (results_dir / 'h3' / job_id / 'stdout').read_text() == 'kept\n'
+
