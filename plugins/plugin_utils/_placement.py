@@ -44,6 +44,7 @@ display = Display()
 CHUNK = 1 << 20
 DEFAULT_RESULTS_DIR = 'job_results'
 _RESULT_KEYS = frozenset(['changed', 'failed', 'msg', 'jobs', 'invocation', 'timed_out', 'wait_calls'])
+_INTERNAL_KEYS = ('pieces', 'ranges', 'committed')  # between the module and this file; never in a task result
 STREAMS = ('stdout', 'stderr')
 LOCK = '.lock'
 RECORD = '.received.json'
@@ -291,6 +292,9 @@ class Placement:
         involved = [v for v in views if 'pieces' in v or 'ranges' in v]
         if not involved:
             return result
+        if len(views) == 1:
+            for key in _INTERNAL_KEYS:  # the module's copy of the single job's fields
+                result.pop(key, None)
         check_mode = self.action._task.check_mode
         keep = args.get('keep') or check_mode
         commits = []
@@ -334,10 +338,11 @@ class Placement:
                     view['dest'] = self.dest(view)
                     if view['id'] in copies:
                         self._write_job_json(view, copies[view['id']])
-        # Folders this receive fetched nothing into are locked one at a time, only to write job.json.
-        for view in involved:
-            if view['id'] in kept and view['id'] not in copies:
-                self._write_job_json(view)
+        if not check_mode:
+            # Folders this receive fetched nothing into are locked one at a time, only to write job.json.
+            for view in involved:
+                if view['id'] in kept and view['id'] not in copies:
+                    self._write_job_json(view)
         return set_jobs(result, views)
 
     def _commit(self, result, involved, args, commits, copies, kept, elsewhere):

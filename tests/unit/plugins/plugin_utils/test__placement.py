@@ -144,7 +144,7 @@ def test_a_receive_whose_commit_the_target_refused_takes_its_bytes_back(tmp_path
     result = target.receive(6, 12, remote_start=6)
     assert (target.dest / 'stdout').read_bytes() == b'hello\n', 'back to what it held before'
     assert (result['stdout'], result['received_elsewhere'], result['fetched_bytes']) == ('', True, 0)
-    assert result['jobs'][0]['stdout_lines'] == []
+    assert result['jobs'][0]['stdout_lines'] == [] and 'pieces' not in result
     assert target.record() == {'stdout': {'offset': 6, 'size': 6}}
 
 
@@ -236,3 +236,12 @@ def test_an_unusable_results_dir_is_a_placement_error(tmp_path):
         target.receive(0, 6)
     assert target.calls == [], 'nothing committed'
 
+
+def test_check_mode_writes_nothing(tmp_path):
+    target = Target(tmp_path, b'hello\n', check_mode=True)
+    result = target.planned(0, 6)
+    result['jobs'][0]['pieces'] = []  # the module plans nothing in check mode
+    Placement(target, {'inventory_hostname': 'h1'}).complete(result, {'max_bytes': 0, 'keep': False,
+                                                                      'auto_remove': False})
+    assert not target.results_dir.exists() and target.calls == []
+    assert 'pieces' not in result
