@@ -17,11 +17,14 @@ READ_PIECE_MAX bytes (base64) per call, and is checked and committed the same wa
 Several consumers of one job: the target accepts each range from one of them only. A receive whose commit was
 refused, or whose fetch came back short or damaged because another receive consumed the range meanwhile (the
 target's _read of an empty range at the piece's start says so), cuts its copy back to what it held before and
-reports received_elsewhere. Receives that pull one job into the same controller folder take turns: each holds
-<dest>/.lock from before its fetch to after its commit, and <dest>/.received.json records what the folder holds as
-committed, per stream {offset: how far the target counted it received, size: the copy's length then}. A range the
-folder already holds is not fetched again, and bytes past `size` (a fetch that was never committed) are cut off
-before the next piece is appended.
+reports received_elsewhere. When that _read finds the range still there, the planned file went away under a
+concurrent plan (which rebuilds the job's .pieces folder): the range is read through the module instead.
+
+Receives that pull one job into the same controller folder take turns: each holds <dest>/.lock from before its
+fetch to after its commit, and <dest>/.received.json records what the folder holds as committed, per stream
+{offset: how far the target counted it received, size: the copy's length then}. A range the folder already holds
+is not fetched again, and bytes past `size` (a fetch that was never committed) are cut off before the next piece
+is appended.
 """
 
 from __future__ import annotations
@@ -460,65 +463,77 @@ class Placement:
         """Fetch one piece (with the connection's fetch_file, or reader), verify it, add it to the copy; return its
         first max_bytes bytes, or None when another receive consumed it meanwhile (the copy is left as it was)."""
         stream, start, end = piece['stream'], int(piece['start']), int(piece['end'])
-        length = end - start
         incoming = copy.path('.incoming-%s-%d' % (stream, start))
-        sealing = None
         try:
             try:
-                try:
-                    if reader is not None:
-                        reader(view, piece, incoming)
-                    else:
-                        self.action._connection.fetch_file(piece['path'], incoming)
-                except PlacementError:
-                    raise
-                except Exception as exc:  # the connection's own errors vary by plugin
-                    raise PlacementError('fetching %s of job %s from %s failed: %s. The target copy is intact: '
-                                         'run receive again' % (stream, view['id'], self.host, exc))
-                arrived = _size(incoming)
-                if arrived < length:
-                    raise PlacementError('%s of job %s arrived short (%d of %d bytes): the target copy is intact, '
-                                         'run receive again' % (stream, view['id'], arrived, length))
-                # A piece that starts an empty copy becomes the copy itself (renamed, not copied): its fsync runs
-                # while the checksum is computed, and the rename waits for both.
-                first = not copy.prepare(stream, start)
-                sealing = _Seal(incoming, length) if first else None
-                try:
-                    head = self._check_piece(view, piece, incoming, length, max_bytes)
-                finally:
-                    if sealing:
-                        sealing.join()
+                sealing, head = self._arrive(view, piece, copy, incoming, max_bytes, reader)
             except PlacementError:
-                copy.base.pop(stream, None)
-                if self._consumed(view, piece, args):
+                found = self._why(view, piece, args)
+                if found == 'consumed':
                     return None
-                raise
+                if found != 'there' or reader is not None:
+                    raise
+                # The range is still on the target but the file planned for it is not what was planned: a receive
+                # planning at the same time rebuilds the job's .pieces folder. Read it from the output itself.
+                try:
+                    sealing, head = self._arrive(view, piece, copy, incoming, max_bytes, self._reader(args))
+                except PlacementError:
+                    if self._why(view, piece, args) == 'consumed':
+                        return None
+                    raise
             try:
-                if first:
+                if sealing:
                     sealing.finish()
                     os.replace(incoming, copy.path(stream))
                 else:
                     with open(incoming, 'rb') as src:
-                        self._append(copy.path(stream), src, copy.base[stream], length)
+                        self._append(copy.path(stream), src, copy.base[stream], end - start)
             except OSError as exc:
                 raise copy.unwritable(exc)
             return head
         finally:
-            try:
-                os.unlink(incoming)
-            except OSError:
-                pass
+            _unlink(incoming)
 
-    def _consumed(self, view, piece, args):
-        """After a fetch that failed or came back short or damaged: True when another receive consumed the range
-        meanwhile, so its bytes are that receive's. False when the range is still there or the target cannot say
-        (the fetch's own error stands); a PlacementError saying so when the job was removed."""
+    def _arrive(self, view, piece, copy, incoming, max_bytes, reader):
+        """The piece's bytes into incoming, checked. Returns (the _Seal of a piece that becomes the copy itself,
+        else None; its first max_bytes bytes); raises PlacementError when they did not arrive whole."""
+        stream, start, end = piece['stream'], int(piece['start']), int(piece['end'])
+        length = end - start
+        try:
+            if reader is not None:
+                reader(view, piece, incoming)
+            else:
+                self.action._connection.fetch_file(piece['path'], incoming)
+        except PlacementError:
+            raise
+        except Exception as exc:  # the connection's own errors vary by plugin
+            raise PlacementError('fetching %s of job %s from %s failed: %s. The target copy is intact: run receive '
+                                 'again' % (stream, view['id'], self.host, exc))
+        arrived = _size(incoming)
+        if arrived < length:
+            raise PlacementError('%s of job %s arrived short (%d of %d bytes): the target copy is intact, run '
+                                 'receive again' % (stream, view['id'], arrived, length))
+        # A piece that starts an empty copy becomes the copy itself (renamed, not copied): its fsync runs while the
+        # checksum is computed, and the rename waits for both.
+        sealing = None if copy.prepare(stream, start) else _Seal(incoming, length)
+        try:
+            return sealing, self._check_piece(view, piece, incoming, length, max_bytes)
+        except PlacementError:
+            copy.base.pop(stream, None)
+            raise
+        finally:
+            if sealing:
+                sealing.join()
+
+    def _why(self, view, piece, args):
+        """After a fetch that failed or came back short or damaged, ask the target why (see _probe); a job that is
+        gone is a PlacementError saying so."""
         found = self._probe(view, piece['stream'], int(piece['start']), args)
         if found == 'gone':
             raise PlacementError('job %s was removed from %s while its %s was being fetched (remove with force, or '
                                  'a concurrent auto_remove): the output not fetched before is gone with it'
                                  % (view['id'], self.host, piece['stream']))
-        return found == 'consumed'
+        return found
 
     def _probe(self, view, stream, start, args):
         """Whether stream is received past start on the target: 'consumed', 'there', 'gone' (no such job) or None

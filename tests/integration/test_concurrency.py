@@ -186,3 +186,30 @@ def test_two_consumers_of_one_controller_job_in_different_folders_get_it_once(la
     assert (dests[winner[0]] / 'stdout').read_text() == whole
     assert not (dests[1 - winner[0]] / 'stdout').exists(), 'the other copy took back what it had appended'
     assert won['has_more_data'] is False and lost['has_more_data'] is False
+
+
+def test_two_runs_consuming_a_running_controller_job_into_one_folder(lab, tmp_path):
+    """Receives of a job that is still printing, from two runs into one folder: none fails (a plan of the other run
+    may rebuild the job's pieces while this one fetches), the copy is exact, the task texts add up to it once."""
+    name = uniq('run1f')
+    results_dir = tmp_path / 'res'
+    ready = [str(tmp_path / ('ready%d' % i)) for i in range(2)]
+    command = ('while [ ! -e %s ] || [ ! -e %s ]; do sleep 0.02; done; i=0; while [ $i -lt 200 ]; do '
+               'seq -f "r$i-%%06g" 1 100; i=$((i+1)); sleep 0.01; done' % (ready[0], ready[1]))
+    run = lab.play([{'name': 'start', 'remote.jobs.start': {'name': name, 'command': command, 'results': 'controller',
+                                                            'results_dir': str(results_dir)}}], hosts='h3')
+    assert run.rc == 0, run.output
+    job_id = run.result('start', 'h3')['id']
+    procs = [launch(lab, tmp_path, 'same%d' % i, [
+        {'name': 'ready', 'ansible.builtin.file': {'path': ready[i], 'state': 'touch'}},
+        {'name': 'consume', 'remote.jobs.receive': {'name': name, 'max_bytes': 0}, 'loop': list(range(20))},
+    ], hosts='h3') for i in range(2)]
+    texts = [item['stdout'] for p in procs for item in _results(finish(*p), 'consume')['h3']['results']]
+    final = lab.play([{'name': 'rest', 'remote.jobs.receive': {'name': name, 'max_bytes': 0, 'wait': True,
+                                                               'timeout': 60}}], hosts='h3')
+    assert final.rc == 0, final.output
+    texts.append(final.result('rest', 'h3')['stdout'])
+    expected = ['r%d-%06d' % (i, j) for i in range(200) for j in range(1, 101)]
+    assert (results_dir / 'h3' / job_id / 'stdout').read_text() == ''.join(line + '\n' for line in expected)
+    counted = collections.Counter(line for text in texts for line in text.splitlines())
+    assert sorted(counted) == sorted(expected) and max(counted.values()) == 1, 'every line returned once'

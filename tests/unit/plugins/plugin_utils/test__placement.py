@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 
 import pytest
@@ -89,15 +90,16 @@ def test_a_piece_that_fails_its_check_leaves_no_controller_copy(tmp_path, piece,
 
 class Target:
     """A fake action plugin over one results=controller job: stdout's bytes in a local file fetch_file copies, and the
-    receive module's answers to _commit (accepting or refusing) and to _read (the probe)."""
+    receive module's answers to _commit (accepting or refusing) and to _read (the probe at start == end, else the
+    bytes of output, the stream as the target holds it)."""
 
-    def __init__(self, tmp_path, data, accept=True, probe=None, check_mode=False):
+    def __init__(self, tmp_path, data, accept=True, probe=None, check_mode=False, output=b''):
         import shutil
         from types import SimpleNamespace
 
         self.remote = tmp_path / 'remote-stdout'
         self.remote.write_bytes(data)
-        self.accept, self.probe, self.calls = accept, probe or {'data': ''}, []
+        self.accept, self.probe, self.output, self.calls = accept, probe or {'data': ''}, output, []
         self._connection = SimpleNamespace(fetch_file=shutil.copyfile)
         self._task = SimpleNamespace(check_mode=check_mode)
         self._templar = SimpleNamespace(template=lambda value: value)
@@ -108,7 +110,10 @@ class Target:
     def _run_module(self, args, task_vars, _verb=None, **internal):
         self.calls.append(sorted(internal))
         if '_read' in internal:
-            return dict(self.probe)
+            start, end = internal['_read']['start'], internal['_read']['end']
+            if start == end:
+                return dict(self.probe)
+            return {'data': base64.b64encode(self.output[start:end]).decode('ascii')}
         committed = {item['stream']: self.accept for item in internal['_commit']}
         job = {'id': 'job1', 'state': 'completed', 'has_more_data': False, 'committed': committed}
         return {'changed': any(committed.values()), 'jobs': [job]}
@@ -180,7 +185,7 @@ def test_after_a_commit_elsewhere_the_copy_grows_from_what_it_holds(tmp_path):
 @pytest.mark.parametrize('probe,outcome', [
     ({'failed': True, 'msg': 'stdout of job job1 from byte 0 was received by another receive meanwhile: run '
       'receive again'}, 'elsewhere'),
-    ({'data': ''}, r'arrived short \(0 of 6 bytes\): the target copy is intact'),
+    ({'data': ''}, r'reading stdout of job job1 from h1 returned 0 of 6 bytes: run receive again'),
     ({'failed': True, 'msg': 'no job with id job1 in /x: list jobs with remote.jobs.info'},
      r'job job1 was removed from h1 while its stdout was being fetched'),
 ])
@@ -245,3 +250,14 @@ def test_check_mode_writes_nothing(tmp_path):
                                                                       'auto_remove': False})
     assert not target.results_dir.exists() and target.calls == []
     assert 'pieces' not in result
+
+
+def test_a_range_still_there_whose_piece_file_went_away_is_read_from_the_output(tmp_path):
+    # A receive planning at the same time rebuilt the job's .pieces folder: the planned file is gone, the range is not.
+    target = Target(tmp_path, b'hello\nworld\n', output=b'hello\nworld\n')
+    target.receive(0, 6)
+    target.remote.unlink()
+    result = target.receive(6, 12, data=b'world\n')
+    assert (result['stdout'], result['received_elsewhere']) == ('world\n', False)
+    assert (target.dest / 'stdout').read_bytes() == b'hello\nworld\n'
+    assert target.calls[-3:] == [['_read'], ['_read'], ['_commit']], 'the probe, the read, the commit'
