@@ -225,3 +225,67 @@ def test_receive_interrupted_midway_resumes_exactly(lab, sshd, tmp_path):
     assert (dest / 'stdout').stat().st_size == 209715200
     assert sha256_file(str(dest / 'stdout')) == target_sha, 'resumed with nothing lost or duplicated'
     assert os.path.getsize(os.path.join(target, 'stdout')) == 0
+
+
+def test_an_unusable_results_dir_fails_with_a_message_and_loses_nothing(lab, tmp_path):
+    name = uniq('baddir')
+    blocker = tmp_path / 'blocker'
+    blocker.write_text('a file where results_dir wants a folder\n')
+    results_dir = blocker / 'res'
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'results': 'controller', 'results_dir': str(results_dir),
+                                                'command': 'echo kept; echo also >&2'}},
+        {'name': 'receive', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 30}, 'ignore_errors': True},
+    ], hosts='h3')
+    job_id = run.result('start', 'h3')['id']
+    failed = run.result('receive', 'h3')
+    assert run.status('receive', 'h3') == 'failed'
+    assert failed['msg'].startswith('cannot write the controller copy of job %s under results_dir %s: ' % (
+        job_id, results_dir)), failed['msg']
+    assert 'Not a directory' in failed['msg'] and 'Point results_dir' in failed['msg'] and '\n' not in failed['msg']
+    target = os.path.join(lab.roots['h3'], job_id)
+    with open(os.path.join(target, 'offsets.json')) as handle:
+        assert json.load(handle) == {'stdout': 0, 'stderr': 0}, 'nothing was committed'
+    with open(os.path.join(target, 'stdout')) as handle:
+        assert handle.read() == 'kept\n', 'the target copy is intact'
+
+    blocker.unlink()
+    run = lab.play([{'name': 'receive', 'remote.jobs.receive': {'name': name}}], hosts='h3')
+    assert run.rc == 0, run.output
+    assert (run.result('receive', 'h3')['stdout'], run.result('receive', 'h3')['stderr']) == ('kept\n', 'also\n')
+    assert (results_dir / 'h3' / job_id / 'stdout').read_text() == 'kept\n'
+
+
+def test_check_mode_writes_nothing_on_the_controller(lab, tmp_path):
+    name = uniq('check')
+    results_dir = tmp_path / 'res'
+    run = lab.play([
+        {'name': 'start', 'remote.jobs.start': {'name': name, 'results': 'controller', 'results_dir': str(results_dir),
+                                                'command': 'echo out'}},
+        {'name': 'wait', 'remote.jobs.wait': {'name': name, 'timeout': 30}, 'check_mode': True},
+        {'name': 'receive', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 30}, 'check_mode': True},
+    ], hosts='h1')
+    assert run.rc == 0, run.output
+    assert run.result('receive')['state'] == 'completed' and run.result('receive')['has_more_data'] is True
+    assert not results_dir.exists(), 'check mode wrote on the controller: %r' % [
+        os.path.join(folder, f) for folder, _dirs, files in os.walk(str(results_dir)) for f in files]
+    run = lab.play([{'name': 'receive', 'remote.jobs.receive': {'name': name}}], hosts='h1')
+    assert run.rc == 0, run.output
+    assert run.result('receive')['stdout'] == 'out\n'
+
+
+def test_a_single_job_result_holds_no_internal_fields(lab, tmp_path):
+    name = uniq('top')
+    run = lab.play([
+        {'name': 'controller', 'remote.jobs.start': {'name': name, 'results': 'controller',
+                                                     'results_dir': str(tmp_path / 'res'), 'command': 'echo c'}},
+        {'name': 'target', 'remote.jobs.start': {'name': name + '-t', 'command': 'echo t'}},
+        {'name': 'receive controller', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 30}},
+        {'name': 'receive target', 'remote.jobs.receive': {'name': name + '-t', 'wait': True, 'timeout': 30}},
+    ], hosts='h2')
+    assert run.rc == 0, run.output
+    for task, text in (('receive controller', 'c\n'), ('receive target', 't\n')):
+        received = run.result(task, 'h2')
+        assert received['stdout'] == text
+        for result in [received] + received['jobs']:
+            assert not {'pieces', 'ranges', 'committed'} & set(result), (task, sorted(result))
