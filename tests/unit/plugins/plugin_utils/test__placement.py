@@ -101,7 +101,7 @@ class Target:
         self.remote.write_bytes(data)
         self.accept, self.probe, self.output, self.calls = accept, probe or {'data': ''}, output, []
         self._connection = SimpleNamespace(fetch_file=shutil.copyfile)
-        self._task = SimpleNamespace(check_mode=check_mode)
+        self._task = SimpleNamespace(check_mode=check_mode, delegate_to=None)
         self._templar = SimpleNamespace(template=lambda value: value)
         self._loader = SimpleNamespace(get_basedir=lambda: str(tmp_path))
         self.results_dir = tmp_path / 'res'
