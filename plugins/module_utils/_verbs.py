@@ -124,11 +124,13 @@ def _receive(store, p, check_mode):
     keep = p['keep'] or check_mode
     views, changed = [], False
     for job in jobs:
-        if p['_plan'] and job.spec.get('results') == 'controller':
+        if p['_plan'] and job.spec.get('results') == 'controller' and not check_mode:
             view = job.view()
-            view['pieces'] = [] if check_mode else store.plan_fetch(job)
+            view['pieces'] = store.plan_fetch(job)
             views.append(view)
             continue
+        # Check mode (keep): a results=controller job's new output is returned as text, as for results=target; nothing
+        # is fetched or written on the controller.
         if p['_plan']:
             data, truncated, starts = store.read_new(job, max_bytes=p['max_bytes'])
             ranges = {s: [starts[s], starts[s] + len(data[s])] for s in data if data[s]}

@@ -113,16 +113,14 @@ if ($params.wait) {
 $keep = $params.keep -or $module.CheckMode
 try {
     foreach ($job in $jobs) {
-        if ($params._plan -and $job.Spec['results'] -eq 'controller') {
+        if ($params._plan -and $job.Spec['results'] -eq 'controller' -and -not $module.CheckMode) {
             $view = Get-RemoteJobView -Job $job
-            $pieces = @()
-            if (-not $module.CheckMode) {
-                $pieces = Get-RemoteJobFetchPlan -Job $job
-            }
-            $view['pieces'] = $pieces
+            $view['pieces'] = Get-RemoteJobFetchPlan -Job $job
             $views.Add($view)
             continue
         }
+        # Check mode (keep): a results=controller job's new output is returned as text, as for results=target;
+        # nothing is fetched or written on the controller.
         $ranges = $null
         if ($params._plan) {
             $read = Read-RemoteJobOutput -Job $job -MaxBytes $params.max_bytes

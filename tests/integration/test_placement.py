@@ -267,6 +267,7 @@ def test_check_mode_writes_nothing_on_the_controller(lab, tmp_path):
     ], hosts='h1')
     assert run.rc == 0, run.output
     assert run.result('receive')['state'] == 'completed' and run.result('receive')['has_more_data'] is True
+    assert run.result('receive')['stdout'] == 'out\n', 'check mode behaves as keep: true and shows the output'
     assert not results_dir.exists(), 'check mode wrote on the controller: %r' % [
         os.path.join(folder, f) for folder, _dirs, files in os.walk(str(results_dir)) for f in files]
     run = lab.play([{'name': 'receive', 'remote.jobs.receive': {'name': name}}], hosts='h1')
