@@ -45,6 +45,7 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import NOT_AT_TO
 display = Display()
 
 CHUNK = 1 << 20
+LOCKED_AT_ONCE = 200  # controller folders one receive holds locked at a time (an open file each)
 DEFAULT_RESULTS_DIR = 'job_results'
 _RESULT_KEYS = frozenset(['changed', 'failed', 'msg', 'jobs', 'invocation', 'timed_out', 'wait_calls'])
 _INTERNAL_KEYS = ('pieces', 'ranges', 'committed')  # between the module and this file; never in a task result
@@ -301,6 +302,18 @@ class Placement:
                 result.pop(key, None)
         check_mode = self.action._task.check_mode
         keep = args.get('keep') or check_mode
+        # A group's controller folders stay locked from the fetch to the commit; groups of at most LOCKED_AT_ONCE
+        # jobs bound the open lock files (one commit call per group).
+        targets = [v for v in involved if 'ranges' in v]
+        controllers = sorted((v for v in involved if 'ranges' not in v), key=self.dest)
+        groups = [controllers[i:i + LOCKED_AT_ONCE] for i in range(0, len(controllers), LOCKED_AT_ONCE)] or [[]]
+        groups[0] = targets + groups[0]
+        for group in groups:
+            self._complete_group(result, group, args, with_text, check_mode, keep)
+        return set_jobs(result, views)
+
+    def _complete_group(self, result, group, args, with_text, check_mode, keep):
+        """complete() for a group of jobs: fetch, commit, report."""
         commits = []
         kept = {}  # id -> {stream: (head, truncated, length)}: what each results=controller job's copy gained
         elsewhere = {}  # id -> streams another receive got
@@ -309,11 +322,11 @@ class Placement:
             # receives lock in the same (path) order, so two of them never wait for each other.
             copies = {}
             if not check_mode:
-                for view in sorted((v for v in involved if v.get('pieces')), key=self.dest):
+                for view in sorted((v for v in group if v.get('pieces')), key=self.dest):
                     copies[view['id']] = held.enter_context(_Copy(self.dest(view), self.results_dir(view),
                                                                   view['id']))
                     self._settle(view, copies[view['id']], args)
-            for view in involved:
+            for view in group:
                 if 'ranges' in view:
                     for stream, (start, end) in sorted(view.pop('ranges').items()):
                         commits.append({'id': view['id'], 'stream': stream, 'start': start, 'end': end})
@@ -338,8 +351,8 @@ class Placement:
                                                 end - start)
                     commits.append({'id': view['id'], 'stream': stream, 'start': start, 'end': end})
             if not keep and (commits or any(elsewhere.values()) or args.get('auto_remove')):
-                self._commit(result, involved, args, commits, copies, kept, elsewhere)
-            for view in involved:
+                self._commit(result, group, args, commits, copies, kept, elsewhere)
+            for view in group:
                 if view['id'] in kept:
                     self._report(view, kept[view['id']], elsewhere[view['id']], with_text)
                     view['dest'] = self.dest(view)
@@ -347,10 +360,9 @@ class Placement:
                         self._write_job_json(view, copies[view['id']])
         if not check_mode:
             # Folders this receive fetched nothing into are locked one at a time, only to write job.json.
-            for view in involved:
+            for view in group:
                 if view['id'] in kept and view['id'] not in copies:
                     self._write_job_json(view)
-        return set_jobs(result, views)
 
     def _commit(self, result, involved, args, commits, copies, kept, elsewhere):
         """Tell the target which ranges the controller now holds. A range it gave to another receive meanwhile is

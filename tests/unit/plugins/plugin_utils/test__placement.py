@@ -261,3 +261,44 @@ def test_a_range_still_there_whose_piece_file_went_away_is_read_from_the_output(
     assert (result['stdout'], result['received_elsewhere']) == ('world\n', False)
     assert (target.dest / 'stdout').read_bytes() == b'hello\nworld\n'
     assert target.calls[-3:] == [['_read'], ['_read'], ['_commit']], 'the probe, the read, the commit'
+
+
+def test_many_controller_jobs_are_fetched_and_committed_in_groups_of_open_locks(tmp_path, monkeypatch):
+    # One open lock file per controller folder while its fetch waits for the commit: a receive of thousands of jobs
+    # goes in groups, each committed before the next group's folders are locked.
+    import hashlib
+    import shutil
+    from types import SimpleNamespace
+
+    from ansible_collections.remote.jobs.plugins.plugin_utils import _placement
+
+    monkeypatch.setattr(_placement, 'LOCKED_AT_ONCE', 2)
+    calls = []
+
+    class Action:
+        _connection = SimpleNamespace(fetch_file=shutil.copyfile)
+        _task = SimpleNamespace(check_mode=False, delegate_to=None)
+        _templar = SimpleNamespace(template=lambda value: value)
+        _loader = SimpleNamespace(get_basedir=lambda: str(tmp_path))
+
+        def _run_module(self, args, task_vars, _verb=None, **internal):
+            calls.append(sorted(args['id']))
+            jobs = [{'id': job_id, 'state': 'completed', 'has_more_data': False,
+                     'committed': {item['stream']: True for item in internal['_commit'] if item['id'] == job_id}}
+                    for job_id in args['id']]
+            return {'changed': True, 'jobs': jobs}
+
+    views = []
+    for n in range(5):
+        remote = tmp_path / ('remote-%d' % n)
+        remote.write_bytes(b'job %d\n' % n)
+        views.append({'id': 'job%d' % n, 'results': 'controller', 'results_dir': str(tmp_path / 'res'),
+                      'state': 'completed', 'has_more_data': True,
+                      'pieces': [{'stream': 'stdout', 'start': 0, 'end': 6, 'path': str(remote),
+                                  'sha256': hashlib.sha256(b'job %d\n' % n).hexdigest()}]})
+    result = Placement(Action(), {'inventory_hostname': 'h1'}).complete(
+        {'changed': False, 'jobs': views}, {'max_bytes': 0, 'keep': False, 'auto_remove': False})
+    assert calls == [['job0', 'job1'], ['job2', 'job3'], ['job4']], 'one commit per group of 2'
+    assert [job['stdout'] for job in result['jobs']] == ['job %d\n' % n for n in range(5)]
+    for n in range(5):
+        assert (tmp_path / 'res' / 'h1' / ('job%d' % n) / 'stdout').read_bytes() == b'job %d\n' % n
