@@ -77,12 +77,9 @@ def allow_sudo(connecting, become):
     os.replace(SUDOERS + '.tmp', SUDOERS)
 
 
-# su cannot pipeline, so Ansible runs the modules (AnsiballZ in a temporary folder); sudo pipelines, so the
-# action plugins take the direct path. Both must land the job in the become user's job root.
-@pytest.mark.usefixtures('sudoers')
-@pytest.mark.parametrize('method', ['su', 'sudo'])
-def test_become_runs_the_job_as_that_user_in_that_users_job_root(lab, sshd, method):
-    # Connect as one unprivileged user, become another (with a password), as a real deployment would.
+def become_play(sshd, method):
+    """(become user, play vars): connect as OTHER_USER, become BECOME_USER with method (su or sudo, with a password),
+    each user's job root in its home, the system python3 (the test users cannot run this checkout's venv)."""
     python = shutil.which('python3', path='/usr/bin:/usr/local/bin:/bin')
     if not python:
         pytest.skip('no system python3 for the test users (they cannot run this checkout\'s venv)')
@@ -93,11 +90,21 @@ def test_become_runs_the_job_as_that_user_in_that_users_job_root(lab, sshd, meth
     authorize(connecting, sshd)
     if method == 'sudo':
         allow_sudo(connecting, become)
-    password = {'su': 'rj-test-pass', 'sudo': 'rj-other-pass'}[method]
+    return become, {'remote_jobs_root': '~/.ansible_jobs', 'ansible_user': OTHER_USER, 'ansible_python_interpreter': python,
+                    'ansible_become': True, 'ansible_become_method': method, 'ansible_become_user': BECOME_USER,
+                    'ansible_become_password': {'su': 'rj-test-pass', 'sudo': 'rj-other-pass'}[method]}
+
+
+# su cannot pipeline, so Ansible runs the modules (AnsiballZ in a temporary folder); sudo pipelines, so the
+# action plugins take the direct path. Both must land the job in the become user's job root.
+@pytest.mark.usefixtures('sudoers')
+@pytest.mark.parametrize('method', ['su', 'sudo'])
+def test_become_runs_the_job_as_that_user_in_that_users_job_root(lab, sshd, method):
+    # Connect as one unprivileged user, become another (with a password), as a real deployment would.
+    become, play_vars = become_play(sshd, method)
+    password = play_vars['ansible_become_password']
+    python = play_vars['ansible_python_interpreter']
     name = 'become-%s-%s' % (method, uuid.uuid4().hex[:6])
-    play_vars = {'remote_jobs_root': '~/.ansible_jobs', 'ansible_user': OTHER_USER, 'ansible_python_interpreter': python,
-                 'ansible_become': True, 'ansible_become_method': method, 'ansible_become_user': BECOME_USER,
-                 'ansible_become_password': password}
     run = lab.play([
         {'name': 'start', 'remote.jobs.start': {'name': name, 'command': 'id -un; echo secret-output'}},
         {'name': 'receive', 'remote.jobs.receive': {'name': name, 'wait': True, 'timeout': 60, 'keep': True}},
@@ -131,22 +138,10 @@ def test_become_runs_the_job_as_that_user_in_that_users_job_root(lab, sshd, meth
 def test_become_fetches_results_controller_output_through_the_module(lab, sshd, method, tmp_path):
     # The login user cannot read the become user's job folder, so fetch_file cannot carry the output: it travels
     # in the receive module's results (8 MiB per call), checked and committed as usual, also as a later piece.
-    python = shutil.which('python3', path='/usr/bin:/usr/local/bin:/bin')
-    if not python:
-        pytest.skip('no system python3 for the test users (they cannot run this checkout\'s venv)')
-    if not shutil.which('setfacl'):
-        pytest.skip('becoming an unprivileged user from an unprivileged one needs setfacl (apt-get install acl)')
-    connecting = ensure_user(OTHER_USER, password='rj-other-pass')
-    become = ensure_user(BECOME_USER, password='rj-test-pass')
-    authorize(connecting, sshd)
-    if method == 'sudo':
-        allow_sudo(connecting, become)
+    become, play_vars = become_play(sshd, method)
     go = '/tmp/remote-jobs-go-%s' % uuid.uuid4().hex[:8]
     results_dir = tmp_path / 'results'
-    play_vars = {'remote_jobs_root': '~/.ansible_jobs', 'ansible_user': OTHER_USER, 'ansible_python_interpreter': python,
-                 'ansible_become': True, 'ansible_become_method': method, 'ansible_become_user': BECOME_USER,
-                 'ansible_become_password': {'su': 'rj-test-pass', 'sudo': 'rj-other-pass'}[method],
-                 'remote_jobs_results_dir': str(results_dir)}
+    play_vars['remote_jobs_results_dir'] = str(results_dir)
     big = 9 * 1024 * 1024 + 7  # two read calls
     command = "id -un; head -c %d /dev/zero | tr '\\0' x; while [ ! -e %s ]; do sleep 0.05; done; echo tail" % (big, go)
     run = lab.play([{'name': 'start', 'remote.jobs.start': {'command': command, 'results': 'controller'}}],
