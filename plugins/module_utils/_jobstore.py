@@ -43,6 +43,7 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
 )
 
 SCHEMA = 1
+JOB_MARKER = 'REMOTE_JOBS_JOB'  # in every job's environment: the job's folder
 TIMEOUT_GRACE = 5.0          # seconds between SIGTERM and SIGKILL when a job's own timeout fires
 SPAWN_REPORT_TIMEOUT = 30.0  # how long start waits for a supervisor to say it is running
 SPAWN_WINDOW = 32            # supervisors starting their commands at the same time
@@ -210,6 +211,27 @@ class _Processes:
     def start_time(self, pid):
         return self.live[pid][2]
 
+    def marked(self, job_dir, since):
+        """Live processes of this user whose environment carries job_dir as JOB_MARKER and that started no earlier
+        than since (the job's command; a start time from /proc): what is left of a job wherever it moved."""
+        if not _HAVE_PROC or not job_dir or not str(since or '').isdigit():
+            return set()
+        entry = ('\0%s=%s\0' % (JOB_MARKER, job_dir)).encode()
+        uid, found = os.geteuid(), set()
+        for pid, (_ppid, _pgid, start) in self.live.items():
+            if not str(start).isdigit() or int(start) < int(since):
+                continue
+            try:
+                if os.stat('/proc/%d' % pid).st_uid != uid:
+                    continue
+                with open('/proc/%d/environ' % pid, 'rb') as handle:
+                    environ = handle.read()
+            except OSError:
+                continue
+            if entry in b'\0' + environ:
+                found.add(pid)
+        return found
+
     def below(self, pids):
         """Every live descendant of these pids (one of them only as a descendant of another)."""
         found, todo = set(), list(pids)
@@ -264,9 +286,10 @@ def terminate_trees(trees, grace):
     """SIGTERM the whole process tree of every job in trees, wait up to grace seconds (one period for them all),
     then SIGKILL what is left.
 
-    trees: (supervisor_pid, supervisor_start_time, pid, pid_start_time) per job. A job's tree is every descendant
-    of its supervisor (it is a child subreaper on Linux, so orphaned grandchildren stay below it), the command's
-    process group (also after the command itself ended: see _Processes.group), and every descendant of those.
+    trees: (supervisor_pid, supervisor_start_time, pid, pid_start_time[, job_dir]) per job. A job's tree is every
+    descendant of its supervisor (it is a child subreaper on Linux, so orphaned grandchildren stay below it), the
+    command's process group (also after the command itself ended: see _Processes.group), with job_dir (a lost job,
+    whose supervisor is gone) the processes marked with it (_Processes.marked), and every descendant of those.
 
     Every process found is remembered with its start time and stays part of the tree until it ends: when the
     command dies of the SIGTERM, its supervisor records the end and exits, and the children that ignored the
@@ -281,7 +304,10 @@ def terminate_trees(trees, grace):
         table = _Processes()  # one look at the process table per round, however many jobs
         roots = {pid for pid, start in known.items() if table.runs(pid, start)}
         supervisors, groups = [], []
-        for supervisor_pid, supervisor_start, pid, pid_start in trees:
+        for tree in trees:
+            supervisor_pid, supervisor_start, pid, pid_start = tree[:4]
+            if len(tree) > 4 and not known:  # a lost job's marked processes, at the first look
+                roots |= table.marked(tree[4], pid_start)
             if table.runs(supervisor_pid, supervisor_start):
                 supervisors.append(supervisor_pid)
             members = table.group(pid, pid_start)
@@ -1097,8 +1123,8 @@ class JobStore:
         """Per job, whether stop would end something: the job runs, or it is lost and its command, or what is left
         of the command's process group, still runs unsupervised. Checks each job for being lost first.
 
-        Processes that left a lost job's process group (setsid) cannot be told from others once its supervisor,
-        their subreaper, is gone; a lost job from before a reboot has no processes left."""
+        Processes that left a lost job's process group (setsid) are found by the job's marker in their environment
+        (unless they cleared it); a lost job from before a reboot has no processes left."""
         table, current_boot, running = None, None, []
         for job in jobs:
             job.check_lost()
@@ -1115,7 +1141,8 @@ class JobStore:
                 running.append(False)
                 continue
             running.append(table.runs(st['pid'], st.get('pid_start_time'))
-                           or bool(table.group(st['pid'], st.get('pid_start_time'))))
+                           or bool(table.group(st['pid'], st.get('pid_start_time')))
+                           or bool(table.marked(job.dir, st.get('pid_start_time'))))
         return running
 
     def stop_all(self, jobs, grace):
@@ -1129,7 +1156,7 @@ class JobStore:
                 continue
             st = job.state
             if job.finished:
-                trees.append((None, None, st['pid'], st.get('pid_start_time')))
+                trees.append((None, None, st['pid'], st.get('pid_start_time'), job.dir))
                 unsupervised.append(job)
                 continue
             write_json_atomic(job.path('stop.json'), {'requested': now_iso()})
@@ -1429,6 +1456,9 @@ class _Supervisor:
         args = [shell, '-c', spec['command']] if spec.get('command') is not None else list(spec['argv'])
         env = dict(os.environ)
         env.update({str(k): str(v) for k, v in (spec.get('env') or {}).items()})
+        # The job's folder marks every process of the job, so a stop finds them even after they left its tree and
+        # its supervisor (their subreaper) is gone (see _Processes.marked).
+        env[JOB_MARKER] = self.final_dir
         stdin_data = spec.get('stdin')
         tmp_stdout = record['output_path'] or os.path.join(self.tmp_dir, 'stdout')
         try:

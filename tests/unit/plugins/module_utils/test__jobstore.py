@@ -192,6 +192,27 @@ def test_stop_all_ends_the_unsupervised_command_of_a_lost_job_and_skips_ended_on
     assert gone(running.state['pid'], running.state['pid_start_time'])
 
 
+def test_stop_finds_what_is_left_of_a_lost_job_by_its_marker(store):
+    # A setsid'd descendant leaves the job's group; once the supervisor (its subreaper) and the command are gone it
+    # belongs to init, in no tree of the job: only the marker in its environment says whose it is.
+    job = start(store, command="setsid sh -c 'trap \"\" TERM; echo $$; exec sleep 300' & sleep 300")
+    (escaped,) = printed_pids(job, 1)
+    with open('/proc/%d/environ' % escaped, 'rb') as handle:
+        assert ('%s=%s' % (js.JOB_MARKER, job.dir)).encode() in handle.read().split(b'\0')
+    lose(job)
+    os.kill(job.state['pid'], signal.SIGKILL)
+    assert gone(job.state['pid'], job.state['pid_start_time'])
+    job.check_lost()
+    assert job.state['reason'] == 'lost'
+    started = js.proc_start_time(escaped)
+    try:
+        assert store.stop_all([job], grace=0.5) == [True], 'the marked process still runs: the job counts as running'
+        assert gone(escaped, started), 'the marked process was killed (it ignores SIGTERM)'
+        assert store.still_running([job]) == [False]
+    finally:
+        kill_quietly([escaped])
+
+
 STUBBORN = "sh -c 'trap \"\" TERM; echo $$; exec sleep 300'"  # prints its pid, ignores SIGTERM
 
 
@@ -274,7 +295,8 @@ def test_stop_leaves_alone_a_group_or_command_whose_pid_was_reused(store):
     # else: a process with that pid started at another time (the pid, and so the group id, was reused), and a
     # record from before a reboot (another boot id; process start times count from the boot).
     own = start(store, command='sleep 300 & echo $!; wait')
-    reused = start(store, command='sleep 300 & echo $!; wait')
+    # Someone else's processes do not carry the job's marker (see test_stop_finds_what_is_left_of_a_lost_job...).
+    reused = start(store, command="exec env -u %s sh -c 'sleep 300 & echo $!; wait'" % js.JOB_MARKER)
     rebooted = start(store, command='sleep 300 & echo $!; wait')
     kids = {job.id: printed_pids(job, 1)[0] for job in (own, reused, rebooted)}
     for job in (own, reused, rebooted):
