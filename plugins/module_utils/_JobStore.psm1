@@ -2187,6 +2187,8 @@ Function Complete-RemoteJobLaunch {
                 $environment[[string]$key] = [string]$spec['env'][$key]
             }
         }
+        # As on POSIX, the command knows its job's folder (a stop needs no marker here: the job object holds the tree).
+        $environment['REMOTE_JOBS_JOB'] = $job.Dir
         $cwd = $env:USERPROFILE
         if ($record.chdir) {
             $cwd = Resolve-RemoteJobPath -Path ([string]$record.chdir)
@@ -2302,18 +2304,22 @@ Function Start-RemoteJob {
         }
         throw $failure
     }
+    $started = New-Object -TypeName System.Collections.Generic.List[object]
     for ($i = 0; $i -lt $launches.Count; $i++) {
         try {
-            Complete-RemoteJobLaunch -Store $Store -Launch $launches[$i]
+            $started.Add((Complete-RemoteJobLaunch -Store $Store -Launch $launches[$i]))
         }
         catch {
             $failure = $_
             for ($j = $i + 1; $j -lt $launches.Count; $j++) {
                 Close-RemoteJobLaunch -Launch $launches[$j]
             }
+            # The jobs before it run: the caller reports them with the error (as POSIX).
+            $failure.Exception.Data['started'] = $started.ToArray()
             throw $failure
         }
     }
+    $started.ToArray()
 }
 
 # --- results ---------------------------------------------------------------------------------------------------

@@ -51,9 +51,8 @@ options:
   env:
     description:
       - Extra environment variables for the command.
-      - On POSIX the command also gets C(REMOTE_JOBS_JOB), its job's folder on the target, by which
-        M(remote.jobs.stop) finds what is left of a lost job (its supervisor gone) even where processes left the
-        job's process tree.
+      - The command also gets C(REMOTE_JOBS_JOB), its job's folder on the target. On POSIX M(remote.jobs.stop) finds
+        what is left of a lost job (its supervisor gone) by it, even where processes left the job's process tree.
       - Values are never written to the job folder, logged, or shown in task output; only the names are stored.
     type: dict
   stdin:

@@ -74,7 +74,17 @@ try {
     $views = @(foreach ($job in $jobs) { Get-RemoteJobView -Job $job })
 }
 catch {
-    $module.FailJson("starting the job(s) failed: $_", $_)
+    $failure = $_
+    $running = @($failure.Exception.Data['started'] | Where-Object { $null -ne $_ } | ForEach-Object { Get-RemoteJobView -Job $_ })
+    if ($running.Count) {
+        # The jobs before the one that failed run: the failed task still reports them, and that it changed things.
+        $module.Result.jobs = $running
+        $module.Result.changed = $true
+        $ids = ($running | ForEach-Object { $_.id }) -join ', '
+        $said = 'starting the job(s) failed: {0}; the {1} job(s) before it were started and run: {2}' -f $failure, $running.Count, $ids
+        $module.FailJson($said, $failure)
+    }
+    $module.FailJson("starting the job(s) failed: $failure", $failure)
 }
 
 $broken = @($views | Where-Object { $_.reason -eq 'spawn_error' })

@@ -792,6 +792,12 @@ Describe 'Whole jobs, with real supervisors' {
         $job.State.error | Should -BeLike '*cannot find*'
     }
 
+    It 'tells the command its job folder in REMOTE_JOBS_JOB' {
+        $job = Start-TestJob @{ command = 'Write-Output $env:REMOTE_JOBS_JOB' }
+        Wait-TestJob $job
+        (Get-Text (Receive-RemoteJobOutput -Job $job).Data.stdout).Trim() | Should -Be $job.Dir
+    }
+
     It 'appends stdout to output_path' {
         $log = Join-Path $TestDrive 'PsLog.txt'
         Set-Content -LiteralPath $log -Value 'before'
