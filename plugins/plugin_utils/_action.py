@@ -40,18 +40,9 @@ def is_windows(connection):
     return bool(getattr(getattr(connection, '_shell', None), '_IS_WINDOWS', False))
 
 
-def target_vars(action, task_vars):
-    """The variables of the host the task runs on: the delegated host's under delegate_to (its job root, its
-    remote_jobs_* settings), else the task's own."""
-    delegate = action._task.delegate_to
-    if delegate:
-        return (task_vars.get('ansible_delegated_vars') or {}).get(delegate, task_vars)
-    return task_vars
-
-
 def job_root_default(action, args, task_vars):
     """Fill job_root from the remote_jobs_root variable of the host the task runs on, when the task sets none."""
-    root = target_vars(action, task_vars).get('remote_jobs_root')
+    root = _direct.target_vars(action, task_vars).get('remote_jobs_root')
     if not args.get('job_root') and root is not None:  # job_root '' counts as not set
         args['job_root'] = str(action._templar.template(root))
 

@@ -134,12 +134,18 @@ def script(request):
     return ''.join(lines).encode('utf-8')
 
 
+def target_vars(action, task_vars):
+    """The variables of the host the task runs on: the delegated host's under delegate_to (its interpreter, its
+    job root, its remote_jobs_* settings), else the task's own."""
+    delegate = action._task.delegate_to
+    if delegate:
+        return (task_vars.get('ansible_delegated_vars') or {}).get(delegate, task_vars)
+    return task_vars
+
+
 def enabled(action, task_vars):
     """remote_jobs_direct (default true) and a connection that pipelines, no async."""
-    setting = task_vars.get('remote_jobs_direct', True)
-    if action._task.delegate_to:
-        setting = task_vars.get('ansible_delegated_vars', {}).get(action._task.delegate_to, task_vars).get(
-            'remote_jobs_direct', True)
+    setting = target_vars(action, task_vars).get('remote_jobs_direct', True)
     try:
         wanted = boolean(action._templar.template(setting), strict=True)
     except TypeError:
@@ -156,9 +162,7 @@ def interpreter(action, module_name, task_vars):
     A configured interpreter (ansible_python_interpreter, interpreter_python in ansible.cfg) or one discovered
     earlier in the play is used as is; otherwise Ansible configures the module once, which runs interpreter
     discovery and leaves the result in the host's facts for later tasks."""
-    use_vars = task_vars
-    if action._task.delegate_to:
-        use_vars = task_vars.get('ansible_delegated_vars', {}).get(action._task.delegate_to, task_vars)
+    use_vars = target_vars(action, task_vars)
     configured = C.config.get_config_value('INTERPRETER_PYTHON', variables=use_vars)
     configured = str(action._templar.template(configured) or '').strip()
     if configured and configured not in _DISCOVERY:
