@@ -19,6 +19,9 @@ DEFAULT_MAX_BYTES = 1024 * 1024
 # The most bytes one receive _read call returns: with become a piece travels in the module's results, in calls of
 # at most this many bytes (8 MiB, ~11 MiB of base64 JSON).
 READ_PIECE_MAX = 8 << 20
+# The target's words for these two, which the controller recognises in a failed _read (_placement._probe).
+RECEIVED_ELSEWHERE = 'received by another receive'
+NO_JOB_WITH_ID = 'no job with id'
 DEFAULT_JOB_ROOT = '~/.ansible_jobs'
 DEFAULT_GRACE = 5
 # Job fields never copied to the top level of a result: Ansible reserves a top-level "results" (loop results),

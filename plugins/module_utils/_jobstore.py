@@ -36,7 +36,9 @@ import time
 
 from ansible_collections.remote.jobs.plugins.module_utils._args import (
     FINISHED_STATES,
+    NO_JOB_WITH_ID,
     READ_PIECE_MAX,
+    RECEIVED_ELSEWHERE,
     JobArgumentError,
     check_job_id,
     parse_duration,
@@ -261,18 +263,11 @@ def descendants(pid):
     return _Processes().below([pid])
 
 
-def _signal_pids(pids, signum):
-    for pid in pids:
+def _signal(ids, signum, send=os.kill):
+    """send(id, signum) for every id (os.killpg for process groups), ignoring ids that are gone."""
+    for target in ids:
         try:
-            os.kill(pid, signum)
-        except OSError:
-            pass
-
-
-def _signal_groups(pgids, signum):
-    for pgid in pgids:
-        try:
-            os.killpg(pgid, signum)
+            send(target, signum)
         except OSError:
             pass
 
@@ -327,8 +322,8 @@ def terminate_trees(trees, grace):
         return min(POLL, 0.005 * 2 ** step)
 
     pids, groups = look()
-    _signal_groups(groups, signal.SIGTERM)
-    _signal_pids(pids, signal.SIGTERM)
+    _signal(groups, signal.SIGTERM, os.killpg)
+    _signal(pids, signal.SIGTERM)
     deadline = time.monotonic() + max(0.0, grace)
     step = 0
     while pids and time.monotonic() < deadline:
@@ -338,8 +333,8 @@ def terminate_trees(trees, grace):
     for attempt in range(20):
         if not pids:
             break
-        _signal_groups(groups, signal.SIGKILL)
-        _signal_pids(pids, signal.SIGKILL)
+        _signal(groups, signal.SIGKILL, os.killpg)
+        _signal(pids, signal.SIGKILL)
         time.sleep(pause(attempt))
         pids, groups = look()
 
@@ -477,6 +472,34 @@ def _remember_hashes(job_dir, paths):
             write_json_atomic(os.path.join(job_dir, HASHES), known, durable=False)
         except OSError:
             pass
+
+
+def job_view(job_id, spec, st, has_more_data, stdout_path, stderr_path):
+    """The job object every verb returns: from a job's record (job.json) and state (state.json)."""
+    argv = spec.get('argv')
+    return {
+        'id': job_id,
+        'name': spec.get('name'),
+        'state': st.get('state'),
+        'reason': st.get('reason'),
+        'has_more_data': has_more_data,
+        'location': spec.get('location'),
+        'command': spec.get('command') if argv is None else _quoted(argv),
+        'argv': argv,
+        'chdir': spec.get('chdir'),
+        'timeout': spec.get('timeout'),
+        'pid': st.get('pid'),
+        'rc': st.get('rc'),
+        'signal': st.get('signal'),
+        'error': st.get('error'),
+        'started': st.get('started'),
+        'finished': st.get('finished'),
+        'results': spec.get('results', 'target'),
+        'results_dir': spec.get('results_dir'),
+        'retention': spec.get('retention'),
+        'stdout_path': stdout_path,
+        'stderr_path': stderr_path,
+    }
 
 
 def user_path(path):
@@ -656,31 +679,7 @@ class Job:
         return any(sizes[s] > offsets[s] for s in sizes)
 
     def view(self):
-        spec, st = self.spec, self.state
-        argv = spec.get('argv')
-        return {
-            'id': self.id,
-            'name': spec.get('name'),
-            'state': st.get('state'),
-            'reason': st.get('reason'),
-            'has_more_data': self.has_more_data(),
-            'location': spec.get('location'),
-            'command': spec.get('command') if argv is None else _quoted(argv),
-            'argv': argv,
-            'chdir': spec.get('chdir'),
-            'timeout': spec.get('timeout'),
-            'pid': st.get('pid'),
-            'rc': st.get('rc'),
-            'signal': st.get('signal'),
-            'error': st.get('error'),
-            'started': st.get('started'),
-            'finished': st.get('finished'),
-            'results': spec.get('results', 'target'),
-            'results_dir': spec.get('results_dir'),
-            'retention': spec.get('retention'),
-            'stdout_path': self.stdout_path,
-            'stderr_path': self.stderr_path,
-        }
+        return job_view(self.id, self.spec, self.state, self.has_more_data(), self.stdout_path, self.stderr_path)
 
 
 # --- the store --------------------------------------------------------------------------------------------------
@@ -764,7 +763,7 @@ class JobStore:
                 job = self.load(job_id)
                 if job is None:
                     if require:
-                        raise JobStoreError('no job with id %s in %s: list jobs with remote.jobs.info' % (job_id, self.root))
+                        raise JobStoreError('%s %s in %s: list jobs with remote.jobs.info' % (NO_JOB_WITH_ID, job_id, self.root))
                     continue
                 jobs.append(job)
         else:
@@ -836,9 +835,8 @@ class JobStore:
         # Ids that cannot be used fail the batch before anything runs (a batch stopped half way would leave jobs
         # running that its failed task does not report).
         for spec in specs:
-            if spec.get('id') and os.path.lexists(self.job_dir(spec['id'])):
-                raise JobStoreError('a job with id %s already exists in %s: choose another id or remove that job' % (
-                    spec['id'], self.root))
+            if spec.get('id'):
+                self._check_free(spec['id'])
         _preload_for_supervisors()
         launched, started, flight, error = [], set(), _Flight(), None
         self._created = None
@@ -862,6 +860,13 @@ class JobStore:
             raise error
         return jobs
 
+    def _check_free(self, job_id):
+        """The folder a new job with job_id gets; raises when something already has that name."""
+        final_dir = self.job_dir(job_id)
+        if os.path.lexists(final_dir):
+            raise JobStoreError('a job with id %s already exists in %s: choose another id or remove that job' % (job_id, self.root))
+        return final_dir
+
     def _next_created(self):
         """now_iso(), but later than the previous job of this batch: the batch lists in its own order."""
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -874,9 +879,7 @@ class JobStore:
     def _launch(self, spec):
         """Prepare a job's folder under a temporary name and fork its supervisor; returns the _Launch."""
         job_id = spec.get('id') or new_job_id()
-        final_dir = self.job_dir(job_id)
-        if os.path.lexists(final_dir):
-            raise JobStoreError('a job with id %s already exists in %s: choose another id or remove that job' % (job_id, self.root))
+        final_dir = self._check_free(job_id)
         stdout_path = spec.get('output_path')
         if stdout_path:
             stdout_path = user_path(stdout_path)
@@ -1062,8 +1065,8 @@ class JobStore:
         path = job.stdout_path if stream == 'stdout' else job.stderr_path
         with job.lock():
             if job.offsets()[stream] > start:
-                raise JobStoreError('%s of job %s from byte %d was received by another receive meanwhile: run '
-                                    'receive again' % (stream, job.id, start))
+                raise JobStoreError('%s of job %s from byte %d was %s meanwhile: run receive again' % (
+                    stream, job.id, start, RECEIVED_ELSEWHERE))
             with open(path, 'rb') as src:
                 src.seek(start)
                 data = src.read(end - start)

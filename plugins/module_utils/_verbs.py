@@ -25,7 +25,13 @@ from ansible_collections.remote.jobs.plugins.module_utils._args import (
     one_line,
     still_running,
 )
-from ansible_collections.remote.jobs.plugins.module_utils._jobstore import JobStore, JobStoreError, new_job_id, user_path
+from ansible_collections.remote.jobs.plugins.module_utils._jobstore import (
+    JobStore,
+    JobStoreError,
+    job_view,
+    new_job_id,
+    user_path,
+)
 
 _START_KEYS = ('id', 'name', 'command', 'executable', 'argv', 'chdir', 'env', 'stdin', 'timeout', 'results', 'output_path',
                'results_dir', 'retention')
@@ -76,17 +82,10 @@ def _warned(result, warnings):
 def _would_start(store, spec):
     """The view a job started from spec would have at first (check mode)."""
     job_id = spec.get('id') or new_job_id()
-    argv = spec.get('argv')
     job_dir = os.path.join(store.root, job_id)
     stdout_path = user_path(spec['output_path']) if spec.get('output_path') else os.path.join(job_dir, 'stdout')
-    return {
-        'id': job_id, 'name': spec.get('name'), 'state': 'running', 'reason': None, 'has_more_data': True,
-        'location': store.location, 'command': spec.get('command') if argv is None else ' '.join(argv),
-        'argv': argv, 'chdir': spec.get('chdir'), 'timeout': spec.get('timeout'), 'pid': None, 'rc': None,
-        'signal': None, 'error': None, 'started': None, 'finished': None,
-        'results': spec.get('results') or 'target', 'results_dir': spec.get('results_dir'),
-        'retention': spec.get('retention'), 'stdout_path': stdout_path, 'stderr_path': os.path.join(job_dir, 'stderr'),
-    }
+    record = dict(spec, location=store.location, results=spec.get('results') or 'target')
+    return job_view(job_id, record, {'state': 'running'}, True, stdout_path, os.path.join(job_dir, 'stderr'))
 
 
 def _select_existing(store, p, check_mode):

@@ -40,7 +40,12 @@ import threading
 from ansible.errors import AnsibleError
 from ansible.utils.display import Display
 
-from ansible_collections.remote.jobs.plugins.module_utils._args import NOT_AT_TOP, READ_PIECE_MAX
+from ansible_collections.remote.jobs.plugins.module_utils._args import (
+    NO_JOB_WITH_ID,
+    NOT_AT_TOP,
+    READ_PIECE_MAX,
+    RECEIVED_ELSEWHERE,
+)
 
 display = Display()
 
@@ -53,8 +58,6 @@ STREAMS = ('stdout', 'stderr')
 LOCK = '.lock'
 RECORD = '.received.json'
 # What the target says of a range (or a job) that is gone (_jobstore.read_piece / select, and their Windows twins).
-CONSUMED = 'received by another receive'
-NO_JOB = 'no job with id'
 
 
 class PlacementError(AnsibleError):
@@ -373,9 +376,7 @@ class Placement:
                     copy.intend(item['stream'], item['start'], item['end'], kept[job_id][item['stream']][2])
             if copy.pending:
                 self._save(copy)
-        committed = self.action._run_module(
-            dict(args, id=[v['id'] for v in involved], name=None, wait=False), self.task_vars, _verb='receive',
-            _commit=commits)
+        committed = self._receive_call(args, [v['id'] for v in involved], _commit=commits)
         if committed.get('failed'):
             raise PlacementError('the output reached the controller but the target did not record it as '
                                  'received: %s' % committed.get('msg'))
@@ -445,6 +446,15 @@ class Placement:
                     truncated=any(cut for _head, cut, _length in kept.values()), received_elsewhere=bool(elsewhere))
         view.setdefault('removed', False)
 
+    def _receive_call(self, args, ids, **internal):
+        """One call of the receive module about these jobs, for an internal step (_commit, _read)."""
+        return self.action._run_module(dict(args, id=ids, name=None, wait=False), self.task_vars, _verb='receive',
+                                       **internal)
+
+    def _read_call(self, args, job_id, stream, start, end):
+        """The receive module's _read of bytes start..end of a job's stream."""
+        return self._receive_call(args, [job_id], _read=dict(id=job_id, stream=stream, start=start, end=end))
+
     def _reader(self, args):
         """read(view, piece, path): the piece's bytes into path through the receive module, READ_PIECE_MAX at a
         time (connections that cannot read the job's files)."""
@@ -456,9 +466,7 @@ class Placement:
                 position = start
                 while position < end:
                     upto = min(end, position + READ_PIECE_MAX)
-                    got = self.action._run_module(
-                        dict(args, id=[view['id']], name=None, wait=False), self.task_vars, _verb='receive',
-                        _read=dict(id=view['id'], stream=piece['stream'], start=position, end=upto))
+                    got = self._read_call(args, view['id'], piece['stream'], position, upto)
                     if got.get('failed'):
                         raise PlacementError('reading %s of job %s from %s failed: %s' % (
                             piece['stream'], view['id'], self.host, got.get('msg')))
@@ -558,15 +566,13 @@ class Placement:
         if args is None:
             return None
         try:
-            got = self.action._run_module(
-                dict(args, id=[view['id']], name=None, wait=False), self.task_vars, _verb='receive',
-                _read=dict(id=view['id'], stream=stream, start=start, end=start))
+            got = self._read_call(args, view['id'], stream, start, start)
         except Exception:  # the connection's own errors vary by plugin
             return None
         if not got.get('failed'):
             return 'there'
         msg = str(got.get('msg') or '')
-        return 'consumed' if CONSUMED in msg else 'gone' if NO_JOB in msg else None
+        return 'consumed' if RECEIVED_ELSEWHERE in msg else 'gone' if NO_JOB_WITH_ID in msg else None
 
     @staticmethod
     def _check_piece(view, piece, incoming, length, max_bytes):
